@@ -1,0 +1,18 @@
+"""Command-line interface: thin wrappers that parse flags and call stage functions.
+
+Each submodule registers the commands of one part of the pipeline on the shared ``app``;
+heavy libraries (torch, transformers) are imported inside the commands so that
+``termadapt --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from ._app import app
+from . import terms, models, synth, train, evaluate, pipeline  # noqa: F401,E402  (register commands)
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

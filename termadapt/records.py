@@ -1,0 +1,209 @@
+"""Typed records handed between pipeline stages, and their JSONL manifests.
+
+Each stage reads the previous stage's manifest from the run directory and writes its own:
+``terms.jsonl`` (:class:`TermEntry`) → ``utterances.jsonl`` (:class:`Utterance`) →
+``synth.jsonl`` (:class:`Clip`) → ``dataset/`` → ``model/`` → ``eval/`` → ``report/``.
+Manifests are written atomically (temporary file, then rename), so an interrupted stage
+never leaves a half-written manifest behind.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+__all__ = [
+    "TermEntry",
+    "Utterance",
+    "Clip",
+    "write_jsonl",
+    "read_jsonl",
+    "atomic_write_text",
+    "atomic_write_bytes",
+    "sha256_file",
+    "sha256_text",
+]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class TermEntry:
+    """One dictionary entry.
+
+    Attributes:
+        target: Text the recognizer must output (``ailia SDK``, ``痙攣``).
+        reading: Text the TTS speaks, normally katakana (``アイリアエスディーケー``).
+        reading_source: ``"given"`` when the dictionary had it, ``"auto"`` when derived.
+        category: Free label from the dictionary (``症状``), may be empty.
+        context: Example sentences from the dictionary, each containing ``target``.
+        weight: Relative sampling weight (1.0 = normal).
+        source: ``file:line`` the entry came from, for error messages and review.
+        homophones: General words that share the reading (filled by ``readings``).
+    """
+
+    target: str
+    reading: str
+    reading_source: str = "given"
+    category: str = ""
+    context: tuple[str, ...] = ()
+    weight: float = 1.0
+    source: str = ""
+    homophones: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One sentence to be spoken, in its label form and its TTS form.
+
+    Attributes:
+        id: Stable id (a hash of kind, text and tts_text), unique within a run.
+        text: Label text the model must output (term targets substituted).
+        tts_text: Text given to the TTS (term readings substituted).
+        kind: ``term`` (template + term), ``term_alone``, ``term_context`` (dictionary
+            example), ``homophone`` (a term's homophone in its general sense) or
+            ``general`` (everyday sentence with no term).
+        split: ``train``, ``validation`` or ``test``. For general sentences ``train`` is the
+            replay pool and ``test`` the regression pool; they never share a sentence.
+        terms: Targets of the terms this sentence contains.
+        template: Template text (with ``{term}``) for ``term`` utterances, else empty.
+        homophone_of: For ``homophone`` utterances, the term whose homophone is used.
+        decides: For sentences with a homophone term: whether the context decides the
+            spelling (``True``), allows either word (``False``) or is unknown (``None``).
+    """
+
+    id: str
+    text: str
+    tts_text: str
+    kind: str
+    split: str
+    terms: tuple[str, ...] = ()
+    template: str = ""
+    homophone_of: str = ""
+    decides: bool | None = None
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One synthesized (or imported) audio clip of an utterance.
+
+    Attributes:
+        utterance_id: The :class:`Utterance` this clip speaks ("" for imported audio).
+        text: Label text.
+        kind: Copied from the utterance (``term``, ``general``…).
+        split: Copied from the utterance.
+        voice: Voice id ``engine:voice[:variant]`` (``openjtalk:mei_normal:s1.1``).
+        held_out: True when the voice is never used for training.
+        audio_path: Path of the 16 kHz mono wav, relative to the cache or absolute.
+        duration: Seconds.
+        terms: Copied from the utterance.
+        augment: Name of the augmentation applied, "" for none.
+        homophone_of: Copied from the utterance.
+        decides: Copied from the utterance.
+    """
+
+    utterance_id: str
+    text: str
+    kind: str
+    split: str
+    voice: str
+    held_out: bool
+    audio_path: str
+    duration: float
+    terms: tuple[str, ...] = ()
+    augment: str = ""
+    homophone_of: str = ""
+    decides: bool | None = None
+
+
+def _to_jsonable(record: Any) -> dict[str, Any]:
+    if dataclasses.is_dataclass(record):
+        return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+    if isinstance(record, dict):
+        return record
+    raise TypeError(f"cannot write {type(record).__name__} to a manifest")
+
+
+def _from_jsonable(cls: type[T], row: dict[str, Any]) -> T:
+    names = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    kwargs = {}
+    for key, value in row.items():
+        if key not in names:
+            continue  # tolerate newer manifests with extra fields
+        if isinstance(value, list):
+            value = tuple(value)
+        kwargs[key] = value
+    return cls(**kwargs)
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write UTF-8 ``text`` to ``path`` atomically."""
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_jsonl(path: str | os.PathLike[str], records: Iterable[Any]) -> int:
+    """Write records (dataclasses or dicts) as one JSON object a line, atomically.
+
+    Returns:
+        The number of records written.
+    """
+    lines = [json.dumps(_to_jsonable(r), ensure_ascii=False) for r in records]
+    atomic_write_text(path, "".join(line + "\n" for line in lines))
+    return len(lines)
+
+
+def read_jsonl(path: str | os.PathLike[str], cls: type[T] | None = None) -> list[Any]:
+    """Read a JSONL manifest; with ``cls``, rows become that dataclass."""
+    return list(iter_jsonl(path, cls))
+
+
+def iter_jsonl(path: str | os.PathLike[str], cls: type[T] | None = None) -> Iterator[Any]:
+    """Iterate over a JSONL manifest lazily (see :func:`read_jsonl`)."""
+    with open(path, encoding="utf-8") as fh:
+        for line in fh:
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            yield _from_jsonable(cls, row) if cls is not None else row
+
+
+def sha256_text(*parts: str) -> str:
+    """Hex SHA-256 of the parts joined with a separator that cannot occur in text."""
+    h = hashlib.sha256()
+    for part in parts:
+        h.update(part.encode("utf-8"))
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
