@@ -84,6 +84,7 @@ class SentencesConfig:
     validation_template_fraction: float = doc("Share of templates held out for validation.", 0.15)
     templates_per_term: int = doc("Training templates per term (0 = all training templates).", 0)
     test_templates_per_term: int = doc("Test templates per term (0 = all test templates).", 0)
+    validation_templates_per_term: int = doc("Validation templates per term (0 = all validation templates).", 0)
     include_alone: bool = doc("Also speak each term alone.", True)
     include_context: bool = doc("Also speak the dictionary's own context sentences.", True)
     include_homophones: bool = doc("Add general sentences that use each term's homophones.", True)

@@ -1,0 +1,198 @@
+"""build-and-train: run every stage of a recipe in order, skipping what is already done.
+
+Stages (each a plain function ``(recipe, run_dir) -> Path`` in its own module):
+
+``terms`` → ``sentences`` → ``synth`` → ``dataset`` → ``train`` → ``merge`` → ``evaluate`` → ``report``
+
+A stage is skipped when its marker ``run_dir/.stages/<stage>.json`` holds the same key as
+now: a hash of the recipe sections the stage reads, the files it reads from outside the run
+directory (dictionaries, templates, imports) and the previous stage's key, so changing an
+early input re-runs everything after it. ``force`` re-runs the selected stages. Markers are
+written only after a stage succeeded; stages themselves resume interrupted work (the audio
+cache, training checkpoints, cached hypotheses).
+
+Reads: a :class:`~termadapt.config.Recipe`. Writes: everything under ``run_dir``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import REPO_DATA_DIR, Recipe, save_resolved
+from .errors import TermadaptError
+from .records import atomic_write_text, sha256_file, sha256_text
+
+__all__ = ["STAGES", "StageSpec", "run_pipeline", "stage_key", "select_stages", "summarize"]
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One pipeline stage.
+
+    Attributes:
+        name: Stage name used by ``--from``/``--to``.
+        target: ``module:function`` called as ``function(recipe, run_dir)``.
+        sections: Recipe sections (and top-level keys) whose values the stage depends on.
+        output: Path (relative to the run dir) that must exist for the stage to count as done.
+    """
+
+    name: str
+    target: str
+    sections: tuple[str, ...]
+    output: str
+
+
+STAGES: tuple[StageSpec, ...] = (
+    StageSpec("terms", "termadapt.readings:build_terms", ("dictionary",), "terms.jsonl"),
+    StageSpec("sentences", "termadapt.sentences:build_utterances", ("sentences", "seed"), "utterances.jsonl"),
+    StageSpec("synth", "termadapt.synth:synthesize", ("synth", "seed"), "synth.jsonl"),
+    StageSpec("dataset", "termadapt.dataset:build_dataset", ("dataset",), "dataset"),
+    StageSpec("train", "termadapt.train:train", ("model", "train", "seed"), "model"),
+    StageSpec("merge", "termadapt.merge:merge", ("merge", "evaluate"), "merged"),
+    StageSpec("evaluate", "termadapt.evaluate:evaluate", ("evaluate",), "eval"),
+    StageSpec("report", "termadapt.report:write_report", ("report",), "report/report.json"),
+)
+STAGE_NAMES = tuple(s.name for s in STAGES)
+
+
+def _external_files(recipe: Recipe, stage: str) -> list[Path]:
+    """Files outside the run dir that a stage reads (their content is part of its key)."""
+    if stage == "terms":
+        return [recipe.path(p) for p in recipe.dictionary.paths]
+    if stage == "sentences":
+        files = [recipe.path(p) for p in recipe.sentences.template_files]
+        files += [REPO_DATA_DIR / "templates" / f"{d}.txt" for d in recipe.sentences.domains]
+        general = recipe.sentences.general_sentences
+        files.append(recipe.path(general) if general else REPO_DATA_DIR / "general-ja.txt")
+        return files
+    if stage == "dataset":
+        return [recipe.path(p) for p in recipe.dataset.eval_imports + recipe.dataset.replay_imports]
+    return []
+
+
+def _fingerprint(path: Path) -> str:
+    if path.is_file():
+        return sha256_file(path)
+    if path.is_dir():  # imported speech folders: names and sizes are enough to notice a change
+        entries = sorted(f"{p.relative_to(path)}:{p.stat().st_size}" for p in path.rglob("*") if p.is_file())
+        return sha256_text(*entries)
+    return "missing"
+
+
+def stage_key(recipe: Recipe, spec: StageSpec, previous_key: str) -> str:
+    """Hash of everything the stage's result depends on."""
+    parts = [spec.name, previous_key]
+    for section in spec.sections:
+        value = getattr(recipe, section)
+        parts.append(json.dumps(asdict(value) if hasattr(value, "__dataclass_fields__") else value, sort_keys=True))
+    for path in _external_files(recipe, spec.name):
+        parts.append(f"{path.name}:{_fingerprint(path)}")
+    return sha256_text(*parts)
+
+
+def select_stages(start: str | None, stop: str | None) -> list[StageSpec]:
+    """Stages from ``start`` to ``stop`` inclusive (names validated with a clear error)."""
+    for name in (start, stop):
+        if name is not None and name not in STAGE_NAMES:
+            raise TermadaptError(f"unknown stage '{name}' — choose one of: {', '.join(STAGE_NAMES)}")
+    i = STAGE_NAMES.index(start) if start else 0
+    j = STAGE_NAMES.index(stop) if stop else len(STAGES) - 1
+    if i > j:
+        raise TermadaptError(f"--from {start} comes after --to {stop} — swap them")
+    return list(STAGES[i : j + 1])
+
+
+def _marker(run_dir: Path, name: str) -> Path:
+    return run_dir / ".stages" / f"{name}.json"
+
+
+def _is_done(run_dir: Path, spec: StageSpec, key: str) -> bool:
+    marker = _marker(run_dir, spec.name)
+    if not marker.is_file() or not (run_dir / spec.output).exists():
+        return False
+    try:
+        return json.loads(marker.read_text(encoding="utf-8")).get("key") == key
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+def _resolve(target: str) -> Callable[[Recipe, Path], Any]:
+    module_name, func_name = target.split(":")
+    return getattr(importlib.import_module(module_name), func_name)
+
+
+def _stage_enabled(recipe: Recipe, spec: StageSpec) -> bool:
+    if spec.name == "merge":
+        return recipe.merge.enabled
+    return True
+
+
+def run_pipeline(
+    recipe: Recipe,
+    run_dir: Path,
+    start: str | None = None,
+    stop: str | None = None,
+    force: bool = False,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Run the selected stages; skip those whose key is unchanged.
+
+    Returns:
+        ``{"stages": [{"name", "status", "seconds"}...], "run_dir": str}`` where status is
+        ``ran``, ``skipped`` (up to date) or ``disabled``.
+    """
+    run_dir.mkdir(parents=True, exist_ok=True)
+    save_resolved(recipe, run_dir)
+    selected = {s.name for s in select_stages(start, stop)}
+    key = ""
+    results: list[dict[str, Any]] = []
+    for spec in STAGES:
+        key = stage_key(recipe, spec, key)
+        if spec.name not in selected:
+            continue
+        if not _stage_enabled(recipe, spec):
+            log(f"[{spec.name}] disabled in the recipe")
+            results.append({"name": spec.name, "status": "disabled", "seconds": 0.0})
+            continue
+        if not force and _is_done(run_dir, spec, key):
+            log(f"[{spec.name}] up to date, skipped")
+            results.append({"name": spec.name, "status": "skipped", "seconds": 0.0})
+            continue
+        log(f"[{spec.name}] running")
+        started = time.perf_counter()
+        _resolve(spec.target)(recipe, run_dir)
+        seconds = time.perf_counter() - started
+        atomic_write_text(
+            _marker(run_dir, spec.name),
+            json.dumps({"key": key, "seconds": round(seconds, 2), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}),
+        )
+        log(f"[{spec.name}] done in {seconds:.1f} s")
+        results.append({"name": spec.name, "status": "ran", "seconds": seconds})
+    return {"stages": results, "run_dir": str(run_dir)}
+
+
+def summarize(run_dir: Path) -> list[str]:
+    """Short end-of-run summary lines read from ``report/report.json`` (if it exists)."""
+    report = run_dir / "report" / "report.json"
+    lines: list[str] = []
+    if not report.is_file():
+        return [f"run directory: {run_dir}"]
+    data = json.loads(report.read_text(encoding="utf-8"))
+    summary = data.get("summary", {})
+    for key, value in summary.items():
+        lines.append(f"{key}: {value}")
+    lines.append(f"report: {run_dir / 'report' / 'report.html'}")
+    model = run_dir / "merged" if (run_dir / "merged").is_dir() else run_dir / "model"
+    lines.append(f"model: {model}")
+    return lines
+
+
+def stage_names() -> Sequence[str]:
+    """Names of all stages in order."""
+    return STAGE_NAMES
