@@ -67,6 +67,7 @@ class DictionaryConfig:
     paths: list[str] = doc("Term dictionaries (CSV/TSV), relative to the recipe.", factory=list)
     encoding: str = doc("File encoding: auto, utf-8, utf-8-sig, cp932 or shift_jis.", "auto")
     fail_on_warnings: bool = doc("Treat dictionary warnings (duplicates…) as errors.", False)
+    max_homophones: int = doc("Most general words sharing a term's reading to record per term (0 = none).", 5)
 
 
 @dataclass
@@ -119,6 +120,19 @@ class SynthConfig:
         "Augmentations to draw from: noise, bandpass, reverb, pitch, tempo, gain.",
         factory=lambda: ["noise", "bandpass", "reverb", "pitch", "tempo", "gain"],
     )
+    train_voices_per_utterance: int = doc(
+        "Training voices per training sentence, drawn with the seed (0 = every training voice).", 0
+    )
+    heldout_voices_per_utterance: int = doc(
+        "Held-out voices per validation/test sentence, drawn with the seed (0 = every held-out voice).", 0
+    )
+    max_failure_share: float = doc("Fail the synth stage when more than this share of clips fails.", 0.02)
+    command_template: str = doc(
+        "Program for `command:NAME` voices: {text_file} {wav_file} {voice} {text} placeholders.", ""
+    )
+    coqui_models: list[str] = doc(
+        "Tacotron2 checkpoint folders (config.json + model .pth) for `coqui:FOLDERNAME` voices.", factory=list
+    )
 
 
 @dataclass
@@ -158,6 +172,9 @@ class TrainConfig:
     early_stopping: bool = doc("Evaluate during training and keep the best checkpoint.", True)
     eval_every_steps: int = doc("Steps between validation evaluations (0 = once per epoch).", 0)
     patience: int = doc("Evaluations without improvement before stopping.", 2)
+    cer_weight: float = doc(
+        "Early stopping score = term recall − cer_weight × (general CER rise over base, as a fraction).", 10.0
+    )
     precompute_encoder: str = doc("Run the frozen encoder once per clip: auto, on or off.", "auto")
     timestamps: bool = doc("Keep timestamp prediction alive by training some samples with timestamps.", True)
     timestamp_fraction: float = doc("Share of samples trained with timestamp tokens.", 0.3)
@@ -175,6 +192,7 @@ class MergeConfig:
     enabled: bool = doc("Run the merge stage.", True)
     alpha: Union[str, float] = doc('Merge weight α in [0, 1], or "auto" to pick it on validation data.', "auto")
     alpha_grid: list[float] = doc("α values tried by auto.", factory=lambda: [0.3, 0.5, 0.7, 0.85, 1.0])
+    max_new_tokens: int = doc("Token cap per validation clip while auto picks α (stops repetition loops).", 128)
 
 
 @dataclass
@@ -186,6 +204,7 @@ class EvaluateConfig:
     )
     batch_size: int = doc("Clips per generate() call.", 8)
     backend: str = doc("Transcription backend: transformers or faster-whisper.", "transformers")
+    max_new_tokens: int = doc("Most tokens decoded per clip (evaluation clips are short sentences).", 128)
     max_general_cer_increase: float = doc("Budget: general CER may rise at most this many points.", 0.5)
     min_term_recall: float = doc("Budget: term recall on held-out speech at least this share.", 0.95)
     max_invented_terms: int = doc("Budget: general clips with an invented term, at most.", 0)

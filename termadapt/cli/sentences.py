@@ -1,5 +1,72 @@
-"""CLI commands: sentences preview (see termadapt/cli/__init__.py)."""
+"""CLI command ``termadapt sentences``: preview label text and TTS text side by side."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
+import typer
+
 from ._app import app, command  # noqa: F401
+
+__all__ = ["sentences"]
+
+_SPLITS = ("train", "validation", "test", "all")
+_KINDS = ("term", "term_alone", "term_context", "homophone", "general")
+
+
+@command("sentences")
+def sentences(
+    recipe: Path = typer.Argument(..., help="Recipe (.toml), e.g. recipes/quickstart-ja.toml."),
+    split: str = typer.Option("all", "--split", "-s", help="Show one split: train, validation, test or all."),
+    kind: Optional[list[str]] = typer.Option(
+        None, "--kind", "-k",
+        help="Show only these kinds (repeatable): term, term_alone, term_context, homophone, general.",
+    ),
+    limit: int = typer.Option(40, "--limit", "-n", help="Rows to show (0 = all)."),
+    run_dir: Optional[Path] = typer.Option(
+        None, "--run-dir", help="Use terms.jsonl from this run directory (default: the recipe's run_dir, "
+        "else read the dictionaries in memory)."),
+) -> None:
+    """Preview the sentences later stages will speak: label text and TTS text side by side.
+
+    Nothing is written. Counts per split and kind, and warnings (general sentences that
+    contain a term, terms whose homophones have no guard sentence), follow the table.
+    """
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from ..config import load_recipe
+    from ..errors import TermadaptError
+    from ..sentences import count_table, preview
+
+    if split not in _SPLITS:
+        raise TermadaptError(f"--split {split!r}: choose one of {', '.join(_SPLITS)}")
+    bad = [k for k in kind or [] if k not in _KINDS]
+    if bad:
+        raise TermadaptError(f"--kind {bad[0]!r}: choose from {', '.join(_KINDS)}")
+    rec = load_recipe(recipe)
+    plan = preview(rec, rec.resolved_run_dir(run_dir))
+    rows = [u for u in plan.utterances
+            if (split == "all" or u.split == split) and (not kind or u.kind in kind)]
+    shown = rows if limit <= 0 else rows[:limit]
+
+    console = Console()
+    table = Table(title=f"{rec.name}: {len(shown)} of {len(rows)} sentences", show_lines=False)
+    for name in ("split", "kind", "label text", "TTS text"):
+        table.add_column(name, overflow="fold")
+    for u in shown:
+        label = u.kind if not u.homophone_of else f"{u.kind} ({u.homophone_of})"
+        table.add_row(u.split, label, Text(u.text), Text(u.tts_text))  # Text: no markup in user sentences
+    console.print(table)
+
+    counts = Table(title="utterances per split and kind")
+    kinds = sorted({k for c in count_table(plan.utterances).values() for k in c})
+    for name in ("split", *kinds, "total"):
+        counts.add_column(name, justify="right" if name != "split" else "left")
+    for name, c in count_table(plan.utterances).items():
+        counts.add_row(name, *(str(c.get(k, 0)) for k in kinds), str(sum(c.values())))
+    console.print(counts)
+    for w in plan.warnings:
+        console.print(f"warning: {w}", markup=False, highlight=False, soft_wrap=True)
