@@ -49,7 +49,7 @@ class StageSpec:
 
 
 STAGES: tuple[StageSpec, ...] = (
-    StageSpec("terms", "termadapt.readings:build_terms", ("dictionary",), "terms.jsonl"),
+    StageSpec("terms", "termadapt.readings:build_terms", ("dictionary", "sentences"), "terms.jsonl"),
     StageSpec("sentences", "termadapt.sentences:build_utterances", ("sentences", "seed"), "utterances.jsonl"),
     StageSpec("synth", "termadapt.synth:synthesize", ("synth", "seed"), "synth.jsonl"),
     StageSpec("dataset", "termadapt.dataset:build_dataset", ("dataset",), "dataset"),
@@ -63,14 +63,14 @@ STAGE_NAMES = tuple(s.name for s in STAGES)
 
 def _external_files(recipe: Recipe, stage: str) -> list[Path]:
     """Files outside the run dir that a stage reads (their content is part of its key)."""
-    if stage == "terms":
-        return [recipe.path(p) for p in recipe.dictionary.paths]
+    general = recipe.sentences.general_sentences
+    general_file = recipe.path(general) if general else REPO_DATA_DIR / "general-ja.txt"
+    if stage == "terms":  # homophones are also looked up in the general sentences
+        return [recipe.path(p) for p in recipe.dictionary.paths] + [general_file]
     if stage == "sentences":
         files = [recipe.path(p) for p in recipe.sentences.template_files]
         files += [REPO_DATA_DIR / "templates" / f"{d}.txt" for d in recipe.sentences.domains]
-        general = recipe.sentences.general_sentences
-        files.append(recipe.path(general) if general else REPO_DATA_DIR / "general-ja.txt")
-        return files
+        return files + [general_file]
     if stage == "dataset":
         return [recipe.path(p) for p in recipe.dataset.eval_imports + recipe.dataset.replay_imports]
     return []
