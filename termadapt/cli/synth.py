@@ -1,5 +1,89 @@
-"""CLI commands: synth (see termadapt/cli/__init__.py)."""
+"""CLI commands ``termadapt voices``, ``termadapt synth`` and ``termadapt build-dataset``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
+import typer
+
 from ._app import app, command  # noqa: F401
+
+__all__ = ["voices", "synth", "build_dataset"]
+
+
+@command("voices")
+def voices(
+    recipe: Optional[Path] = typer.Argument(None, help="Recipe (.toml): also show its voice plan."),
+) -> None:
+    """List the TTS engines and voices usable on this machine, with install hints for the others."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from ..tts import ENGINE_NAMES, engine_class, get_engine
+
+    options: dict = {}
+    rec = None
+    if recipe is not None:
+        from ..config import load_recipe
+        from ..synth import engine_options
+
+        rec = load_recipe(recipe)
+        options = engine_options(rec, rec.resolved_run_dir())
+    console = Console()
+    table = Table(title="TTS voices on this machine")
+    for name in ("engine", "voice", "description", "knobs"):
+        table.add_column(name, overflow="fold")
+    for name in ENGINE_NAMES:
+        cls = engine_class(name)
+        if not cls.available():
+            table.add_row(name, "-", "not installed", cls.install_hint)
+            continue
+        infos = get_engine(name, **options.get(name, {})).voices()
+        if not infos:
+            table.add_row(name, "-", "no voices configured", cls.install_hint)
+        for info in infos:
+            knobs = "\n".join(k.describe() for k in info.knobs) or "-"
+            table.add_row(name, info.voice, info.description, knobs)
+    console.print(table)
+    console.print("Voice spec: engine:voice?knob=value&knob=value, e.g. openjtalk:mei_normal?speed=0.9&half_tone=-2")
+    if rec is not None:
+        from ..voices import plan_voices
+
+        plan = plan_voices(rec.synth, options)
+        console.print(f"training voices: {', '.join(map(str, plan.train))}")
+        console.print(f"held-out voices: {', '.join(map(str, plan.heldout))}")
+        for note in plan.notes:
+            console.print(f"note: {note}")
+
+
+@command("synth")
+def synth(
+    recipe: Path = typer.Argument(..., help="Recipe (.toml)."),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Run directory (default: the recipe's run_dir)."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Worker processes (default: synth.workers)."),
+) -> None:
+    """Speak every sentence of utterances.jsonl with the recipe's voices → synth.jsonl.
+
+    Finished clips live in a shared cache, so an interrupted run resumes where it stopped.
+    """
+    from ..config import load_recipe
+    from ..synth import synthesize
+
+    rec = load_recipe(recipe)
+    out = synthesize(rec, rec.resolved_run_dir(run_dir), workers=workers)
+    typer.echo(f"wrote {out}")
+
+
+@command("build-dataset")
+def build_dataset(
+    recipe: Path = typer.Argument(..., help="Recipe (.toml)."),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Run directory (default: the recipe's run_dir)."),
+) -> None:
+    """Turn synth.jsonl (+ imported real speech) into the run's DatasetDict in dataset/."""
+    from ..config import load_recipe
+    from ..dataset import build_dataset as build
+
+    rec = load_recipe(recipe)
+    out = build(rec, rec.resolved_run_dir(run_dir))
+    typer.echo(f"wrote {out}")
