@@ -78,6 +78,7 @@ CHECKPOINTS, MODEL_DIR, LOG_NAME = "checkpoints", "model", "training_log.json"
 # Audio cells hashed per batch when keying clips: bounded memory on large datasets.
 META_CHUNK = 256
 DONE_MARKER = ".completed"
+RUN_KEY_FILE = "run_key"  # settings hash of the run the checkpoints belong to
 
 
 def default_learning_rate(config: Any) -> float:
@@ -442,9 +443,15 @@ def train(recipe: Recipe, run_dir: str | Path, resume: bool = True, progress: bo
     marker = model_dir / DONE_MARKER
     if resume and marker.is_file() and marker.read_text().strip() == key:
         return model_dir
-    if not resume and ckpt_dir.exists() and int(os.environ.get("LOCAL_RANK", "0")) == 0:
+    # Checkpoints of a run with other settings would continue the wrong run: start over.
+    stale = ckpt_dir.is_dir() and (ckpt_dir / RUN_KEY_FILE).is_file() and (ckpt_dir / RUN_KEY_FILE).read_text().strip() != key
+    if (not resume or stale) and ckpt_dir.exists() and int(os.environ.get("LOCAL_RANK", "0")) == 0:
+        if stale:
+            print("training settings changed since the last checkpoint: starting over")
         shutil.rmtree(ckpt_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
+    if int(os.environ.get("LOCAL_RANK", "0")) == 0:
+        atomic_write_text(ckpt_dir / RUN_KEY_FILE, key)
     splits, ds_path = _load_splits(run_dir, recipe)
 
     # 1. Model, tokens, settings.

