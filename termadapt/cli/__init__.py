@@ -8,7 +8,7 @@ heavy libraries (torch, transformers) are imported inside the commands so that
 from __future__ import annotations
 
 from ._app import app
-from . import terms, sentences, models, synth, train, evaluate, pipeline  # noqa: F401,E402  (register commands)
+from . import terms, sentences, models, synth, train, merge, evaluate, pipeline  # noqa: F401,E402  (register commands)
 
 __all__ = ["app", "main"]
 
