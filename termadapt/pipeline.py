@@ -28,7 +28,7 @@ from .config import REPO_DATA_DIR, Recipe, save_resolved
 from .errors import TermadaptError
 from .records import atomic_write_text, sha256_file, sha256_text
 
-__all__ = ["STAGES", "StageSpec", "run_pipeline", "stage_key", "select_stages", "summarize"]
+__all__ = ["STAGES", "StageSpec", "run_pipeline", "stage_key", "select_stages", "summarize", "render_report"]
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,8 @@ STAGES: tuple[StageSpec, ...] = (
     StageSpec("dataset", "termadapt.dataset:build_dataset", ("dataset",), "dataset"),
     StageSpec("train", "termadapt.train:train", ("model", "train", "seed"), "model"),
     StageSpec("merge", "termadapt.merge:merge", ("merge", "evaluate"), "merged"),
-    StageSpec("evaluate", "termadapt.evaluate:evaluate", ("evaluate",), "eval"),
-    StageSpec("report", "termadapt.report:write_report", ("report",), "report/report.json"),
+    StageSpec("evaluate", "termadapt.evaluate:evaluate", ("evaluate", "model", "report"), "eval"),
+    StageSpec("report", "termadapt.pipeline:render_report", ("report",), "report/report.html"),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
 
@@ -177,20 +177,53 @@ def run_pipeline(
     return {"stages": results, "run_dir": str(run_dir)}
 
 
-def summarize(run_dir: Path) -> list[str]:
-    """Short end-of-run summary lines read from ``report/report.json`` (if it exists)."""
+def render_report(recipe: Recipe, run_dir: Path) -> Path:
+    """The report stage: re-render ``report/`` from ``report/report.json`` in the recipe's formats."""
+    from .report import write_report
+
+    if not (run_dir / "report" / "report.json").is_file():
+        raise TermadaptError(f"{run_dir / 'report' / 'report.json'} is missing — run the evaluate stage first (--from evaluate)")
+    return write_report(run_dir, formats=recipe.report.formats, embed_audio=recipe.report.embed_audio,
+                        max_listed=recipe.report.max_regressions_listed)
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def summarize(run_dir: Path) -> tuple[list[str], bool | None]:
+    """End-of-run summary lines from ``report/report.json``, and whether the budget held.
+
+    Returns:
+        (lines, budget_ok) — budget_ok is None when there is no report yet.
+    """
     report = run_dir / "report" / "report.json"
-    lines: list[str] = []
     if not report.is_file():
-        return [f"run directory: {run_dir}"]
+        return [f"run directory: {run_dir}"], None
     data = json.loads(report.read_text(encoding="utf-8"))
-    summary = data.get("summary", {})
-    for key, value in summary.items():
-        lines.append(f"{key}: {value}")
+    budget = data.get("budget", {})
+    delivered = budget.get("condition") or "adapted"
+    lines = []
+    for s in data.get("sets", []):
+        by = {c["condition"]: c for c in s.get("conditions", [])}
+        base, final = by.get("base"), by.get(delivered)
+        if not base or not final:
+            continue
+        if s.get("role") == "terms":
+            lines.append(f"{s['name']}: term recall {_pct(base.get('term_recall'))} (base) → "
+                         f"{_pct(final.get('term_recall'))} ({delivered}), {s['clips']} clips of held-out voices")
+        else:
+            delta = final.get("cer_delta")
+            change = "n/a" if delta is None else f"{100 * delta:+.1f} points"
+            lines.append(f"{s['name']}: CER {_pct(base.get('cer'))} → {_pct(final.get('cer'))} ({change}), "
+                         f"invented terms {final.get('invented_terms', 0)}, homophone swaps {final.get('homophone_swaps', 0)}")
+    ok = bool(budget.get("ok", True))
+    lines.append("forgetting budget: " + ("kept" if ok else "BROKEN — " + "; ".join(
+        c.get("message", "") for c in budget.get("checks", []) if not c.get("ok", True))))
     lines.append(f"report: {run_dir / 'report' / 'report.html'}")
     model = run_dir / "merged" if (run_dir / "merged").is_dir() else run_dir / "model"
     lines.append(f"model: {model}")
-    return lines
+    return lines, ok
 
 
 def stage_names() -> Sequence[str]:

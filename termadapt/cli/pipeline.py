@@ -29,11 +29,8 @@ def build_and_train(
     r = load_recipe(recipe)
     out = r.resolved_run_dir(run_dir)
     run_pipeline(r, out, start=start, stop=stop, force=force, log=lambda m: typer.echo(m, err=True))
-    for line in summarize(out):
+    lines, budget_ok = summarize(out)
+    for line in lines:
         typer.echo(line)
-    status = (out / "eval" / "budget.json")
-    if status.is_file():
-        import json
-
-        if not json.loads(status.read_text(encoding="utf-8")).get("passed", True):
-            raise typer.Exit(EXIT_BUDGET_BROKEN)
+    if budget_ok is False:
+        raise typer.Exit(EXIT_BUDGET_BROKEN)
