@@ -123,6 +123,9 @@ class SynthConfig:
     train_voices_per_utterance: int = doc(
         "Training voices per training sentence, drawn with the seed (0 = every training voice).", 0
     )
+    replay_voices_per_utterance: int = doc(
+        "Training voices per replay (general/homophone) sentence (0 = as train_voices_per_utterance).", 0
+    )
     heldout_voices_per_utterance: int = doc(
         "Held-out voices per validation/test sentence, drawn with the seed (0 = every held-out voice).", 0
     )
@@ -204,6 +207,7 @@ class EvaluateConfig:
     )
     batch_size: int = doc("Clips per generate() call.", 8)
     backend: str = doc("Transcription backend: transformers or faster-whisper.", "transformers")
+    ct2_compute_type: str = doc("faster-whisper backend: CTranslate2 compute type on CPU (float32 or int8).", "float32")
     max_new_tokens: int = doc("Most tokens decoded per clip (evaluation clips are short sentences).", 128)
     max_general_cer_increase: float = doc("Budget: general CER may rise at most this many points.", 0.5)
     min_term_recall: float = doc("Budget: term recall on held-out speech at least this share.", 0.95)

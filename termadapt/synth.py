@@ -187,6 +187,11 @@ def _subset(voices: list[VoiceSpec], k: int, rng: random.Random) -> list[VoiceSp
     return sorted(rng.sample(voices, k), key=voices.index)
 
 
+# Replay sentences (general speech, homophones in their ordinary sense) need variety of
+# sentences more than of voices: they may be spoken by fewer voices than the term sentences.
+REPLAY_KINDS = frozenset({"general", "homophone"})
+
+
 def plan_clips(recipe: Recipe, utterances: list[Utterance], plan: VoicePlan, options: dict[str, dict[str, Any]],
                root: Path) -> tuple[list[tuple[Clip, _Job]], dict[str, str]]:
     """Assign voices (and augmentation copies) to utterances.
@@ -204,7 +209,9 @@ def plan_clips(recipe: Recipe, utterances: list[Utterance], plan: VoicePlan, opt
     pairs: list[tuple[Clip, _Job]] = []
     for utt in utterances:
         rng = random.Random(f"{recipe.seed}:{utt.id}")
-        if utt.split == "train":
+        if utt.split == "train" and utt.kind in REPLAY_KINDS and cfg.replay_voices_per_utterance:
+            voices = _subset(plan.train, cfg.replay_voices_per_utterance, rng)
+        elif utt.split == "train":
             voices = _subset(plan.train, cfg.train_voices_per_utterance, rng)
         elif utt.split in ("validation", "test"):
             voices = _subset(plan.heldout, cfg.heldout_voices_per_utterance, rng)

@@ -99,6 +99,16 @@ def test_voice_subset_per_utterance_is_seeded(tmp_path):
     assert first == [(c.utterance_id, c.voice) for c in read_jsonl(synthesize(recipe, run), Clip)]
 
 
+def test_replay_sentences_can_use_fewer_voices_than_term_sentences(tmp_path):
+    recipe, run, _ = make_run(tmp_path, train_voices=["command:a", "command:b", "command:c"],
+                              replay_voices_per_utterance=1)
+    per_utt: dict[str, int] = {}
+    for c in read_jsonl(synthesize(recipe, run), Clip):
+        per_utt[c.utterance_id] = per_utt.get(c.utterance_id, 0) + 1
+    assert per_utt["t1"] == per_utt["t2"] == 3  # term sentences: every training voice
+    assert per_utt["h1"] == per_utt["g1"] == 1  # replay sentences: one voice each
+
+
 def test_resume_after_interruption_skips_finished_clips(tmp_path):
     # "Interrupted" run: only the first three utterances got synthesized.
     recipe, run, log = make_run(tmp_path, utterances=UTTERANCES[:3])
