@@ -6,6 +6,13 @@ hypothesis cache. Prints one JSON line with clips/s of each path and their ratio
 
     python benchmarks/bench_evaluate.py --clips 8            # real whisper-base (offline-base extra)
     python benchmarks/bench_evaluate.py --tiny --clips 16    # tiny random model, seconds
+    python benchmarks/bench_evaluate.py --clips 8 --backend faster-whisper   # + CT2 backend row
+
+``--backend faster-whisper`` adds the faster-whisper backend on the same clips and
+conditions in the same run: its shared-encoder batched clips/s, per-clip
+``WhisperModel.transcribe`` clips/s, and the CER between its hypotheses and the
+transformers backend's (0 = identical transcripts). CT2 conversions are cached, so a
+second run measures decoding only (``fw_load_s`` reports conversion + loading).
 """
 
 from __future__ import annotations
@@ -35,6 +42,9 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--max-new-tokens", type=int, default=48)
     ap.add_argument("--tiny", action="store_true", help="use the tiny random model instead of whisper-base")
+    ap.add_argument("--backend", choices=["transformers", "faster-whisper"], default="transformers",
+                    help="faster-whisper: also measure the CTranslate2 backend and its agreement")
+    ap.add_argument("--compute-type", default="float32", help="CT2 compute type for --backend faster-whisper")
     args = ap.parse_args()
 
     import torch
@@ -77,13 +87,50 @@ def main() -> None:
     per_clip_hyps, per_clip_s = decode_per_clip(conds, clips)
     n = len(clips) * len(conds)  # clip-conditions decoded by each path
     same = sum(a == b for c in conds for a, b in zip(shared_hyps[c.name], per_clip_hyps[c.name]))
+    row = {}
+    if args.backend == "faster-whisper":
+        row = _fw_row(conds, clips, shared_hyps, args, n, stats["seconds"])
     print(json.dumps({
         "model": "tiny" if args.tiny else "whisper-base", "threads": torch.get_num_threads(), "clips": len(clips),
         "conditions": len(conds), "batch_size": args.batch_size,
         "shared_batched_clips_per_s": round(n / stats["seconds"], 3), "per_clip_generate_clips_per_s": round(n / per_clip_s, 3),
         "speedup": round(per_clip_s / stats["seconds"], 2), "encoder_passes": stats["encoder_passes"],
-        "identical_hypotheses": f"{same}/{n}", "prompt_terms_fit": len(fitted),
+        "identical_hypotheses": f"{same}/{n}", "prompt_terms_fit": len(fitted), **row,
     }, ensure_ascii=False))
+
+
+def _fw_row(conds, clips, tf_hyps, args, n, tf_seconds) -> dict:
+    """faster-whisper backend on the same conditions and clips: speed and agreement."""
+    import time
+    from dataclasses import replace
+
+    from termadapt.evaluate_decode import Condition, HypCache
+    from termadapt.evaluate_fw import backend_tag, decode_conditions_fw, load_fw_models, transcribe_per_clip
+    from termadapt.metrics import cer
+
+    tag = backend_tag("faster-whisper", args.compute_type)
+    fw_conds = [Condition(c.name, c.model, c.processor, replace(c.options, backend=tag), c.fingerprint,
+                          c.encoder_fingerprint) for c in conds]
+    start = time.perf_counter()
+    models = load_fw_models(fw_conds, args.compute_type)
+    load_s = time.perf_counter() - start
+    with tempfile.TemporaryDirectory() as tmp:
+        caches = {c.name: HypCache(Path(tmp) / f"{c.name}.jsonl") for c in fw_conds}
+        stats = decode_conditions_fw(fw_conds, clips, caches, batch_size=args.batch_size, models=models,
+                                     compute_type=args.compute_type)
+        fw_hyps = {c.name: [caches[c.name].get(c.cache_key(x)) for x in clips] for c in fw_conds}
+    per_clip, per_clip_s = transcribe_per_clip(fw_conds, clips, models)
+    flat = lambda h: [t for c in conds for t in h[c.name]]  # noqa: E731
+    same = sum(a == b for a, b in zip(flat(tf_hyps), flat(fw_hyps)))
+    return {
+        "fw_compute_type": args.compute_type, "fw_load_s": round(load_s, 2),
+        "fw_batched_clips_per_s": round(n / stats["seconds"], 3),
+        "fw_transcribe_per_clip_clips_per_s": round(n / per_clip_s, 3),
+        "fw_vs_transformers_batched_speedup": round(tf_seconds / stats["seconds"], 2),
+        "fw_vs_transformers_cer": round(cer(flat(tf_hyps), flat(fw_hyps)), 4),
+        "fw_vs_transformers_identical": f"{same}/{n}",
+        "fw_batched_equals_transcribe": f"{sum(a == b for a, b in zip(flat(fw_hyps), flat(per_clip)))}/{n}",
+    }
 
 
 if __name__ == "__main__":

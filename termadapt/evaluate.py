@@ -174,9 +174,16 @@ def build_conditions(
     unknown = [c for c in cfg.conditions if c not in CONDITION_ORDER]
     if unknown:
         raise ConfigError(f"evaluate.conditions: unknown condition {unknown[0]!r} — use {', '.join(CONDITION_ORDER)}")
-    if cfg.backend != "transformers":
-        raise ConfigError(f"evaluate.backend = {cfg.backend!r} is not supported by evaluate — use 'transformers'")
-    base_opts = DecodeOptions(language=recipe.model.language, task=recipe.model.task, max_new_tokens=cfg.max_new_tokens)
+    if cfg.backend not in ("transformers", "faster-whisper"):
+        raise ConfigError(f"evaluate.backend = {cfg.backend!r} — use 'transformers' or 'faster-whisper'")
+    if cfg.backend == "faster-whisper":
+        from .evaluate_fw import check_compute_type
+
+        check_compute_type(cfg.ct2_compute_type)
+    from .evaluate_fw import backend_tag
+
+    base_opts = DecodeOptions(language=recipe.model.language, task=recipe.model.task, max_new_tokens=cfg.max_new_tokens,
+                              backend=backend_tag(cfg.backend, cfg.ct2_compute_type))
     fingerprints: dict[int, tuple[str, str]] = {}
 
     def prints(model: Any) -> tuple[str, str]:
@@ -336,7 +343,13 @@ def evaluate(recipe: Recipe, run_dir: str | Path, *, loader: ModelLoader = load_
     clips = [c for cl in sets.values() for c in cl]
     groups = len({c.encoder_fingerprint for c in conds})
     with tqdm(total=len(clips) * groups, desc="evaluate", unit="clip", disable=not progress) as bar:
-        timing = decode_conditions(conds, clips, caches, batch_size=cfg.batch_size, progress=bar.update)
+        if cfg.backend == "faster-whisper":
+            from .evaluate_fw import decode_conditions_fw
+
+            timing = decode_conditions_fw(conds, clips, caches, batch_size=cfg.batch_size,
+                                          compute_type=cfg.ct2_compute_type, progress=bar.update)
+        else:
+            timing = decode_conditions(conds, clips, caches, batch_size=cfg.batch_size, progress=bar.update)
     hyps = {c.name: {clip.clip_id: caches[c.name].get(c.cache_key(clip)) or "" for clip in clips} for c in conds}
     names = [c.name for c in conds]
     scores = score(sets, hyps, names, terms, _templates(run_dir), cfg.bootstrap_samples, recipe.seed)
@@ -349,7 +362,8 @@ def evaluate(recipe: Recipe, run_dir: str | Path, *, loader: ModelLoader = load_
         settings={"max_general_cer_increase": cfg.max_general_cer_increase, "min_term_recall": cfg.min_term_recall,
                   "max_invented_terms": cfg.max_invented_terms, "max_homophone_swaps": cfg.max_homophone_swaps,
                   "bootstrap_samples": cfg.bootstrap_samples, "batch_size": cfg.batch_size,
-                  "max_new_tokens": cfg.max_new_tokens, "seed": recipe.seed},
+                  "max_new_tokens": cfg.max_new_tokens, "seed": recipe.seed, "backend": cfg.backend,
+                  "ct2_compute_type": cfg.ct2_compute_type},
         notes=[i.note for i in infos if i.note])
     if timing["decoded"] and timing["seconds"] > 0:
         report.timing["clips_per_second"] = timing["decoded"] / timing["seconds"]

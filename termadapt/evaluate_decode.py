@@ -59,12 +59,16 @@ class DecodeOptions:
     max_new_tokens: int = 128
     num_beams: int = 1
     prompt_ids: tuple[int, ...] = ()
+    # Decoder implementation ("transformers" or "faster-whisper:<compute type>"): the two
+    # decode the same weights slightly differently, so their hypotheses never share a key.
+    backend: str = "transformers"
 
     def key(self) -> str:
         """Stable hash of the options."""
-        payload = json.dumps(
-            [self.language, self.task, self.max_new_tokens, self.num_beams, list(self.prompt_ids)], separators=(",", ":")
-        )
+        fields: list = [self.language, self.task, self.max_new_tokens, self.num_beams, list(self.prompt_ids)]
+        if self.backend != "transformers":  # transformers keys stay as before (existing caches remain valid)
+            fields.append(self.backend)
+        payload = json.dumps(fields, separators=(",", ":"))
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 

@@ -1,0 +1,166 @@
+"""faster-whisper evaluation backend: tiny model end to end (fast), real whisper-base agreement (slow)."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from test_evaluate import ROWS, build_run_dir, make_recipe
+
+pytest.importorskip("faster_whisper")
+
+SENTENCES = ["今日は三日ぶりに晴れました。", "駅前の店は六時に閉まります。", "新しい本を図書館で借りました。",
+             "昨日から痙攣が続いています。"]
+TERMS = ["痙攣", "心電図", "動悸"]
+
+
+@pytest.fixture(scope="module")
+def fw_run(tmp_path_factory, ja_speech, tiny_model):
+    """Run dir whose adapted model is the tiny base with a perturbed decoder (encoder shared)."""
+    import torch
+
+    run = build_run_dir(tmp_path_factory.mktemp("fwrun"), ja_speech)
+    model, processor = tiny_model
+    adapted = copy.deepcopy(model)
+    with torch.no_grad():
+        g = torch.Generator().manual_seed(1)
+        for p in adapted.model.decoder.layers.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.5)
+    adapted.save_pretrained(run / "model")
+    processor.save_pretrained(run / "model")
+    return run
+
+
+def _conditions(model, processor, backend: str, max_new_tokens: int, share: bool = True):
+    from termadapt.evaluate_decode import Condition, DecodeOptions, build_term_prompt, state_fingerprint
+
+    ids, _ = build_term_prompt(processor, TERMS)
+    fp, efp = state_fingerprint(model), state_fingerprint(model.get_encoder())
+    base = DecodeOptions(max_new_tokens=max_new_tokens, backend=backend)
+    prompt = DecodeOptions(max_new_tokens=max_new_tokens, backend=backend, prompt_ids=tuple(ids))
+    return [Condition("base", model, processor, base, fp, efp), Condition("prompt", model, processor, prompt, fp, efp)]
+
+
+def _clips(ja_speech, texts):
+    from termadapt.evaluate_decode import EvalClip
+
+    out = []
+    for i, text in enumerate(texts):
+        audio = ja_speech(text, 1.0)
+        out.append(EvalClip(set="general", index=i, audio_key=hashlib.sha256(audio.tobytes()).hexdigest(), audio=audio,
+                            text=text, utterance_id=f"s{i}"))
+    return out
+
+
+def test_backend_end_to_end_caches_and_never_mixes(fw_run, tiny_model_dir, tmp_path, monkeypatch) -> None:
+    import faster_whisper
+    from transformers import WhisperForConditionalGeneration
+
+    from termadapt.evaluate import evaluate
+    from termadapt.report.schema import load_report
+
+    monkeypatch.setenv("TERMADAPT_CACHE", str(tmp_path / "cache"))
+    loads = {"n": 0}
+    real_init = faster_whisper.WhisperModel.__init__
+
+    def counting_init(self, *a, **k):
+        loads["n"] += 1
+        real_init(self, *a, **k)
+
+    def no_generate(self, *a, **k):
+        raise AssertionError("the faster-whisper backend must not call transformers generate")
+
+    monkeypatch.setattr(faster_whisper.WhisperModel, "__init__", counting_init)
+    monkeypatch.setattr(WhisperForConditionalGeneration, "generate", no_generate)
+    budget = dict(min_term_recall=0.0, max_general_cer_increase=1e6, max_invented_terms=100, max_homophone_swaps=100)
+    recipe = make_recipe(tiny_model_dir, backend="faster-whisper", **budget)
+    rep = load_report(evaluate(recipe, fw_run, progress=False) / "report.json")
+    assert rep.condition_names()[:3] == ["base", "prompt", "adapted"]
+    assert rep.timing["decoded"] == 3 * len(ROWS) and rep.timing["encoder_passes"] == len(ROWS)  # shared encoder
+    assert loads["n"] == 2  # base (also serving prompt) and adapted: one CT2 model each
+    assert rep.settings["backend"] == "faster-whisper" and rep.settings["ct2_compute_type"] == "float32"
+    converted = sorted((tmp_path / "cache" / "ct2").iterdir())
+    assert len(converted) == 2 and all((d / "model.bin").is_file() and (d / ".complete").is_file() for d in converted)
+    hyps = [u.hyps for u in rep.utterances]
+    assert all(set(h) >= {"base", "prompt", "adapted"} for h in hyps)
+    assert any(h["base"] != h["adapted"] for h in hyps)  # the perturbed decoder decodes differently
+
+    # Second run: nothing decoded, no model converted or even loaded.
+    loads["n"] = 0
+    rep2 = load_report(evaluate(recipe, fw_run, progress=False) / "report.json")
+    assert rep2.timing["decoded"] == 0 and rep2.timing["cached"] == 3 * len(ROWS) and loads["n"] == 0
+    assert [u.hyps for u in rep2.utterances] == hyps
+
+    # The transformers backend on the same run finds none of these hypotheses in the cache.
+    monkeypatch.undo()
+    recipe_tf = make_recipe(tiny_model_dir, **budget)
+    rep3 = load_report(evaluate(recipe_tf, fw_run, progress=False) / "report.json")
+    assert rep3.timing["decoded"] == 3 * len(ROWS) and rep3.timing["cached"] == 0
+    # …and int8 is a different decoder again: its keys differ from float32's.
+    from termadapt.evaluate_decode import DecodeOptions
+    from termadapt.evaluate_fw import backend_tag
+
+    keys = {DecodeOptions(backend=backend_tag(b, ct)).key()
+            for b, ct in (("transformers", "float32"), ("faster-whisper", "float32"), ("faster-whisper", "int8"))}
+    assert len(keys) == 3
+
+
+def test_batched_equals_transcribe(tiny_model, ja_speech, tmp_path) -> None:
+    """Batched, encoder-shared decoding gives exactly WhisperModel.transcribe()'s text (with and without prompt)."""
+    from termadapt.evaluate_decode import HypCache
+    from termadapt.evaluate_fw import backend_tag, decode_conditions_fw, load_fw_models, transcribe_per_clip
+
+    model, processor = tiny_model
+    conds = _conditions(model, processor, backend_tag("faster-whisper"), max_new_tokens=10)
+    clips = _clips(ja_speech, SENTENCES[:3])
+    models = load_fw_models(conds, cache_dir=tmp_path)
+    assert len(models) == 1
+    caches = {c.name: HypCache(tmp_path / f"{c.name}.jsonl") for c in conds}
+    stats = decode_conditions_fw(conds, clips, caches, batch_size=2, models=models)
+    assert stats["decoded"] == 6 and stats["encoder_passes"] == 3
+    batched = {c.name: [caches[c.name].get(c.cache_key(x)) for x in clips] for c in conds}
+    reference, _ = transcribe_per_clip(conds, clips, models)
+    assert batched == reference
+    assert batched["base"] != batched["prompt"]  # the prompt reaches the decoder
+    # faster-whisper's own front end (log-mel padded with zeros) is reproduced too.
+    native = _conditions(model, processor, backend_tag("faster-whisper", native_features=True), max_new_tokens=10)
+    caches = {c.name: HypCache(tmp_path / "native" / f"{c.name}.jsonl") for c in native}
+    decode_conditions_fw(native, clips, caches, batch_size=3, models=models, native_features=True)
+    reference, _ = transcribe_per_clip(native, clips, models, native_features=True)
+    assert {c.name: [caches[c.name].get(c.cache_key(x)) for x in clips] for c in native} == reference
+
+
+def test_bad_compute_type_is_config_error(fw_run, tiny_model_dir) -> None:
+    from termadapt.errors import ConfigError
+    from termadapt.evaluate import evaluate
+
+    recipe = make_recipe(tiny_model_dir, backend="faster-whisper", ct2_compute_type="float16")
+    with pytest.raises(ConfigError, match="evaluate.ct2_compute_type"):
+        evaluate(recipe, fw_run, progress=False)
+
+
+@pytest.mark.slow
+def test_real_base_backends_agree(real_base, ja_speech, tmp_path) -> None:
+    """Real whisper-base: faster-whisper hypotheses within CER 0.1 of transformers', with and without the prompt."""
+    from termadapt.evaluate_decode import HypCache, decode_conditions
+    from termadapt.evaluate_fw import backend_tag, decode_conditions_fw
+    from termadapt.metrics import cer
+
+    model, processor = real_base
+    clips = _clips(ja_speech, SENTENCES)
+    tf = _conditions(model, processor, "transformers", max_new_tokens=40)
+    fw = _conditions(model, processor, backend_tag("faster-whisper"), max_new_tokens=40)
+    tf_caches = {c.name: HypCache(tmp_path / "tf" / f"{c.name}.jsonl") for c in tf}
+    fw_caches = {c.name: HypCache(tmp_path / "fw" / f"{c.name}.jsonl") for c in fw}
+    decode_conditions(tf, clips, tf_caches, batch_size=4)
+    stats = decode_conditions_fw(fw, clips, fw_caches, batch_size=4, cache_dir=tmp_path / "cache")
+    assert stats["decoded"] == 2 * len(clips) and stats["encoder_passes"] == len(clips)
+    for a, b in zip(tf, fw):
+        tf_hyps = [tf_caches[a.name].get(a.cache_key(c)) for c in clips]
+        fw_hyps = [fw_caches[b.name].get(b.cache_key(c)) for c in clips]
+        assert a.cache_key(clips[0]) != b.cache_key(clips[0])
+        assert cer(tf_hyps, fw_hyps) < 0.1, (tf_hyps, fw_hyps)
+        assert cer([c.text for c in clips], fw_hyps) < 0.3, fw_hyps  # real speech recognized
