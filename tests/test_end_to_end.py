@@ -56,7 +56,7 @@ E2E_RECIPE = {
 
 
 @pytest.mark.slow
-def test_build_and_train_learns_terms_on_held_out_voice(tmp_path):
+def test_build_and_train_learns_terms_on_held_out_voice(tmp_path, ja_speech):
     data = json.loads(json.dumps(E2E_RECIPE))
     data["dictionary"] = {"paths": [str(DATA / "terms.csv")]}
     data["synth"]["cache_dir"] = str(tmp_path / "audio")
@@ -84,6 +84,20 @@ def test_build_and_train_learns_terms_on_held_out_voice(tmp_path):
     assert {r["condition"] for r in rows} == {"base", "adapted"}
     html = (run / "report" / "report.html").read_text(encoding="utf-8")
     assert "蒸留" in html and "<svg" in html
+
+    # the adapted model still predicts timestamps (part of its training labels carried them)
+    import torch
+
+    from termadapt.models import resolve_model
+
+    model, processor = resolve_model(str(run / "model"))
+    audio = ja_speech("先週から手足の痙攣が続いています。", speed=1.1)
+    features = processor.feature_extractor(audio, sampling_rate=16000, return_tensors="pt").input_features
+    with torch.inference_mode():
+        ids = model.generate(features, language="ja", task="transcribe", return_timestamps=True, max_new_tokens=64)
+    timestamp_begin = processor.tokenizer.convert_tokens_to_ids("<|notimestamps|>") + 1
+    stamps = [int(t) for t in ids[0] if int(t) >= timestamp_begin]
+    assert len(stamps) >= 2 and stamps[-1] > stamps[0], processor.tokenizer.decode(ids[0], decode_with_timestamps=True)
 
     # every stage is up to date now: a second run redoes nothing
     again = run_pipeline(recipe, run, log=print)
