@@ -172,6 +172,10 @@ class TrainConfig:
     distill: str = doc("Distillation on replay speech: none, labels (base transcripts) or kl.", "none")
     distill_weight: float = doc("Weight of the KL term when distill = kl.", 1.0)
     homophone_guard: bool = doc("Train on sentences using each term's homophones in their general sense.", True)
+    homophone_balance: float = doc(
+        "Repeat a term's homophone sentences until they are about this share of its own sentences (0 = no repetition).",
+        1.0,
+    )
     early_stopping: bool = doc("Evaluate during training and keep the best checkpoint.", True)
     eval_every_steps: int = doc("Steps between validation evaluations (0 = once per epoch).", 0)
     patience: int = doc("Evaluations without improvement before stopping.", 2)

@@ -12,17 +12,18 @@ Reads: evaluation clips (audio arrays) and loaded models. Writes: the cache file
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from .transcribe import quiet_generation
 
 __all__ = [
     "PROMPT_TOKEN_LIMIT",
@@ -188,19 +189,6 @@ class HypCache:
             os.fsync(fh.fileno())
 
 
-@contextlib.contextmanager
-def _quiet_transformers() -> Iterator[None]:
-    """Silence transformers' per-call generation warnings (max_length vs max_new_tokens…)."""
-    from transformers.utils import logging as hf_logging
-
-    level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(level)
-
-
 def _generate(cond: Condition, *, input_features: Any = None, encoder_hidden: Any = None) -> list[str]:
     import torch
     from transformers.modeling_outputs import BaseModelOutput
@@ -213,7 +201,7 @@ def _generate(cond: Condition, *, input_features: Any = None, encoder_hidden: An
     if opts.prompt_ids:
         kwargs["prompt_ids"] = torch.tensor(opts.prompt_ids, dtype=torch.long)
     dtype = next(cond.model.parameters()).dtype
-    with torch.inference_mode(), _quiet_transformers():
+    with torch.inference_mode(), quiet_generation():
         if encoder_hidden is not None:
             out = cond.model.generate(encoder_outputs=BaseModelOutput(last_hidden_state=encoder_hidden.to(dtype)), **kwargs)
         else:

@@ -355,19 +355,14 @@ def _decode(model: Any, processor: Any, *, features: Any = None, encoder_hidden:
     import torch
     from transformers.modeling_outputs import BaseModelOutput
 
-    from transformers.utils import logging as hf_logging
+    from .transcribe import quiet_generation
 
     kwargs: dict[str, Any] = {"language": language, "task": task, "max_new_tokens": max_new_tokens, "num_beams": 1}
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # generate() repeats "max_new_tokens and max_length both set" every call
-    try:
-        with torch.inference_mode():
-            if encoder_hidden is not None:
-                ids = model.generate(encoder_outputs=BaseModelOutput(last_hidden_state=encoder_hidden), **kwargs)
-            else:
-                ids = model.generate(input_features=features, **kwargs)
-    finally:
-        hf_logging.set_verbosity(verbosity)
+    with torch.inference_mode(), quiet_generation():
+        if encoder_hidden is not None:
+            ids = model.generate(encoder_outputs=BaseModelOutput(last_hidden_state=encoder_hidden), **kwargs)
+        else:
+            ids = model.generate(input_features=features, **kwargs)
     return [t.strip() for t in processor.batch_decode(ids, skip_special_tokens=True)]
 
 

@@ -40,6 +40,7 @@ from typing import Any
 from .config import Recipe, save_resolved, to_toml
 from .errors import ConfigError, TermadaptError
 from .records import atomic_write_text, sha256_text
+from .transcribe import quiet_generation
 from .train_data import (
     IGNORE_INDEX,
     ReplayMixSampler,
@@ -134,7 +135,7 @@ def transcribe_keys(
             else:
                 audio = [decode_audio(splits[r.split][r.index]["audio"], f"dataset/{r.split}[{r.index}]") for r in part]
                 kw["input_features"] = collate.features(audio).to(param.device, param.dtype)
-            with torch.no_grad():
+            with torch.no_grad(), quiet_generation():
                 ids = model.generate(**kw)
             out.extend(t.strip() for t in tok.batch_decode(ids, skip_special_tokens=True))
     finally:
@@ -159,23 +160,31 @@ class Validator:
 
     def measure(self, model: Any) -> dict[str, float]:
         """Term recall, general CER and their counts for ``model`` (no combined score)."""
-        from .metrics import cer, term_recall
+        from .metrics import cer, contains_term, term_recall
 
         hyps = transcribe_keys(model, self.processor, self.rows, self.splits, self.cache, self.batch_size,
                                self.language, self.task)
         term = [(h, r.terms) for h, r in zip(hyps, self.rows) if r.kind in TERM_KINDS and r.terms and r.decides != 0]
         general = [(r.text, h) for h, r in zip(hyps, self.rows) if r.kind in GENERAL_KINDS]
+        targets = sorted({t for r in self.rows for t in r.terms})
+        # over-triggering: a term written into general speech (incl. homophone sentences)
+        over = sum(1 for ref, h in general if any(contains_term(h, t) and not contains_term(ref, t) for t in targets))
         rec = term_recall(term)
         return {
             "term_recall": rec.recall, "term_hits": float(rec.hits), "term_total": float(rec.total),
             "general_cer": cer([g[0] for g in general], [g[1] for g in general]) if general else 0.0,
-            "general_clips": float(len(general)),
+            "general_clips": float(len(general)), "over_triggers": float(over),
         }
 
     def score(self, metrics: dict[str, float]) -> float:
-        """recall − cer_weight · max(0, CER − base CER): higher is better, CER may not rise."""
+        """recall − cer_weight · max(0, CER − base CER) − over-triggered clips / term clips.
+
+        Higher is better: general CER may not rise, and a term written into general speech
+        costs as much as a missed term.
+        """
         base_cer = self.base["general_cer"] if self.base else metrics["general_cer"]
-        return metrics["term_recall"] - self.cer_weight * max(0.0, metrics["general_cer"] - base_cer)
+        over = metrics.get("over_triggers", 0.0) / max(1.0, metrics["term_total"])
+        return metrics["term_recall"] - self.cer_weight * max(0.0, metrics["general_cer"] - base_cer) - over
 
 
 def trainer_class() -> type:
@@ -300,7 +309,7 @@ def _load_splits(run_dir: Path, recipe: Recipe) -> tuple[dict[str, Any], Path]:
 
 def _meta(split: Any) -> list[dict[str, Any]]:
     """Rows of a split without audio, plus each clip's content ``key`` (audio read in chunks)."""
-    cols = [c for c in ("text", "kind", "terms", "duration", "decides") if c in split.column_names]
+    cols = [c for c in ("text", "kind", "terms", "duration", "decides", "homophone_of") if c in split.column_names]
     rows = split.select_columns(cols).to_list()
     i = 0
     for chunk in split.select_columns(["audio"]).iter(batch_size=META_CHUNK):
@@ -310,12 +319,45 @@ def _meta(split: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def homophone_repeats(rows: list[dict[str, Any]], balance: float) -> list[int]:
+    """How many times each training row is used per epoch.
+
+    A term's homophone-guard sentences (the homophone in its ordinary sense: 上流 for 蒸留)
+    are few next to the term's own sentences, so the model learns "ジョウリュウ is 蒸留" and
+    writes the term into ordinary speech. Each guard row of term T is repeated
+    ``round(balance · n_T / h_T)`` times (at least once), where n_T counts T's own rows and
+    h_T its guard rows; every other row is used once.
+
+    Args:
+        rows: Split rows with ``kind``, ``terms`` and ``homophone_of``.
+        balance: Target ratio of guard rows to the term's own rows (0 = no repetition).
+    """
+    own: dict[str, int] = {}
+    guards: dict[str, int] = {}
+    for m in rows:
+        if m.get("kind") == "homophone" and m.get("homophone_of"):
+            guards[m["homophone_of"]] = guards.get(m["homophone_of"], 0) + 1
+        elif m.get("kind") != "homophone":
+            for t in m.get("terms") or []:
+                own[t] = own.get(t, 0) + 1
+    out = []
+    for m in rows:
+        target = m.get("homophone_of") if m.get("kind") == "homophone" else None
+        if balance > 0 and target and guards.get(target):
+            out.append(max(1, int(round(balance * own.get(target, 0) / guards[target]))))
+        else:
+            out.append(1)
+    return out
+
+
 def _build_rows(recipe: Recipe, meta: dict[str, list[dict[str, Any]]], tokenizer: Any, tokens: Any,
                 replay_text: dict[str, str] | None) -> tuple[list[TrainRow], list[TrainRow]]:
     """Term rows (homophone guards kept or dropped) and replay rows, with their labels."""
     cfg = recipe.train
+    repeats = homophone_repeats(meta["train"], cfg.homophone_balance if cfg.homophone_guard else 0.0)
     term_rows = [TrainRow("train", i, m["key"], [], False, m["text"], float(m["duration"]))
-                 for i, m in enumerate(meta["train"]) if cfg.homophone_guard or m["kind"] != "homophone"]
+                 for i, m in enumerate(meta["train"]) if cfg.homophone_guard or m["kind"] != "homophone"
+                 for _ in range(repeats[i])]
     replay_rows: list[TrainRow] = []
     if cfg.replay_ratio > 0 and "general_train" in meta:
         replay_rows = [TrainRow("general_train", i, m["key"], [], True, m["text"], float(m["duration"]))

@@ -8,8 +8,10 @@ long-form decoding, which moves the 30 s window by the predicted timestamps.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,7 @@ __all__ = [
     "load_audio",
     "transcribe",
     "transcribe_batch",
+    "quiet_generation",
     "format_txt",
     "format_srt",
     "format_json",
@@ -59,6 +62,23 @@ class TranscriptResult:
     segments: list[Segment] = field(default_factory=list)
     duration: float = 0.0
     source: str = ""
+
+
+@contextlib.contextmanager
+def quiet_generation() -> Iterator[None]:
+    """Silence transformers' per-call generation warnings (max_length vs max_new_tokens…).
+
+    Every ``generate()`` call repeats them; decoding hundreds of clips would bury the
+    progress bar.
+    """
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
 
 
 def load_audio(path: str | os.PathLike[str]) -> np.ndarray:
@@ -161,7 +181,7 @@ def transcribe(
     kwargs = _generate_kwargs(model, language, task, num_beams, max_new_tokens)
     inputs = _features(processor, model, [samples], long_form)
     tok = processor.tokenizer
-    with torch.inference_mode():
+    with torch.inference_mode(), quiet_generation():
         if not (timestamps or long_form):
             ids = model.generate(**inputs, **kwargs, return_timestamps=False)
             text = tok.decode(ids[0], skip_special_tokens=True).strip()
@@ -205,7 +225,7 @@ def transcribe_batch(
         batches = tqdm(batches, desc="transcribing", unit="batch")
     for batch in batches:
         inputs = _features(processor, model, [samples[i] for i in batch], long_form=False)
-        with torch.inference_mode():
+        with torch.inference_mode(), quiet_generation():
             ids = model.generate(**inputs, **kwargs, return_timestamps=False)
         for i, text in zip(batch, processor.tokenizer.batch_decode(ids, skip_special_tokens=True)):
             texts[i] = text.strip()

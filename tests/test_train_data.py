@@ -171,3 +171,28 @@ def test_encoder_cache_stores_encoder_outputs(tmp_path, tiny_model, dtype, atol)
     assert len(EncoderCache(tmp_path, fp, dtype=dtype)) == 0
     with pytest.raises(TermadaptError, match="no stored output"):
         EncoderCache(tmp_path, fp, dtype=dtype).load(["k0"])
+
+
+def test_homophone_guard_rows_are_repeated_to_balance_their_term():
+    from termadapt.train import homophone_repeats
+
+    rows = [{"kind": "term", "terms": ["蒸留"], "homophone_of": ""} for _ in range(12)]
+    rows += [{"kind": "term_alone", "terms": ["汎化"], "homophone_of": ""}]
+    rows += [{"kind": "homophone", "terms": [], "homophone_of": "蒸留"} for _ in range(3)]
+    rows += [{"kind": "general", "terms": [], "homophone_of": ""}]
+    reps = homophone_repeats(rows, balance=1.0)
+    assert reps[:13] == [1] * 13 and reps[-1] == 1
+    assert reps[13:16] == [4, 4, 4]  # 3 guard rows × 4 ≈ the 12 rows of 蒸留 itself
+    assert homophone_repeats(rows, balance=0.5)[13:16] == [2, 2, 2]
+    assert homophone_repeats(rows, balance=0.0) == [1] * len(rows)
+
+
+def test_validation_score_penalizes_cer_rise_and_over_triggering():
+    from termadapt.train import Validator
+
+    v = Validator([], {}, None, "ja", "transcribe", 8, cer_weight=10.0)
+    v.base = {"general_cer": 0.10}
+    clean = {"term_recall": 1.0, "term_total": 10.0, "general_cer": 0.09, "over_triggers": 0.0}
+    assert v.score(clean) == 1.0  # CER below base costs nothing
+    assert abs(v.score({**clean, "general_cer": 0.12}) - 0.8) < 1e-9  # +2 points × 10
+    assert abs(v.score({**clean, "over_triggers": 2.0}) - 0.8) < 1e-9  # 2 invented terms = 2 missed terms of 10
