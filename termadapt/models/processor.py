@@ -27,6 +27,7 @@ __all__ = [
     "build_tokenizer",
     "build_processor",
     "check_tokenizer",
+    "whisper_config",
     "whisper_generation_config",
     "ct2_generation_settings",
 ]
@@ -166,6 +167,25 @@ def build_processor(tokenizer_json: str | Path, num_mel_bins: int = 80, language
     feature_extractor = WhisperFeatureExtractor(feature_size=num_mel_bins)
     tokenizer = build_tokenizer(tokenizer_json, language=language, task=task, check=check)
     return WhisperProcessor(feature_extractor=feature_extractor, tokenizer=tokenizer)
+
+
+def whisper_config(dims: dict[str, Any], generation_config: Any) -> Any:
+    """A ``WhisperConfig`` of ``dims`` whose special-token ids come from ``generation_config``.
+
+    Suppress lists live in the generation config only: transformers 5 warns when the model
+    config repeats them.
+    """
+    from transformers import WhisperConfig
+
+    return WhisperConfig(
+        **dims,
+        pad_token_id=generation_config.pad_token_id,
+        bos_token_id=generation_config.bos_token_id,
+        eos_token_id=generation_config.eos_token_id,
+        decoder_start_token_id=generation_config.decoder_start_token_id,
+        suppress_tokens=None,
+        begin_suppress_tokens=None,
+    )
 
 
 def whisper_generation_config(

@@ -34,6 +34,7 @@ from .processor import (
     check_tokenizer,
     ct2_generation_settings,
     offline_base_files,
+    whisper_config,
     whisper_generation_config,
 )
 
@@ -267,19 +268,11 @@ def convert_openai_checkpoint(path: Path, cache_dir: Any = None) -> Path:
 def _save_hf(out: Path, dims: dict[str, int], state: dict[str, Any], tokenizer_json: Path, settings: dict[str, Any]) -> None:
     """Build a Whisper model from ``state`` (strictly), save it with its processor to ``out``."""
     import torch
-    from transformers import WhisperConfig, WhisperForConditionalGeneration
+    from transformers import WhisperForConditionalGeneration
 
     processor = build_processor(tokenizer_json, num_mel_bins=dims["num_mel_bins"])
     generation_config = whisper_generation_config(processor.tokenizer, **settings)
-    config = WhisperConfig(
-        **dims,
-        pad_token_id=generation_config.pad_token_id,
-        bos_token_id=generation_config.bos_token_id,
-        eos_token_id=generation_config.eos_token_id,
-        decoder_start_token_id=generation_config.decoder_start_token_id,
-        suppress_tokens=None,
-        begin_suppress_tokens=None,
-    )
+    config = whisper_config(dims, generation_config)
     model = WhisperForConditionalGeneration(config)
     tensors = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in state.items()}
     tensors["proj_out.weight"] = tensors["model.decoder.embed_tokens.weight"]

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from .processor import build_processor, ct2_generation_settings, offline_base_files, whisper_generation_config
+from .processor import (
+    build_processor,
+    ct2_generation_settings,
+    offline_base_files,
+    whisper_config,
+    whisper_generation_config,
+)
 
 __all__ = ["TINY_DIMS", "build_tiny_model"]
 
@@ -40,24 +46,14 @@ def build_tiny_model(seed: int = 0) -> tuple[Any, Any]:
         ``(model, processor)``; the model is in eval mode, float32, on CPU.
     """
     import torch
-    from transformers import WhisperConfig, WhisperForConditionalGeneration
+    from transformers import WhisperForConditionalGeneration
 
     files = offline_base_files()
     processor = build_processor(files["tokenizer"], num_mel_bins=TINY_DIMS["num_mel_bins"])
     settings = ct2_generation_settings(files["config"])
     settings.pop("alignment_heads", None)  # base's heads do not exist in a 2-layer decoder
     generation_config = whisper_generation_config(processor.tokenizer, **settings)
-    config = WhisperConfig(
-        **TINY_DIMS,
-        pad_token_id=generation_config.pad_token_id,
-        bos_token_id=generation_config.bos_token_id,
-        eos_token_id=generation_config.eos_token_id,
-        decoder_start_token_id=generation_config.decoder_start_token_id,
-        # Suppress lists live in the generation config only: transformers 5 warns when the
-        # model config repeats them.
-        suppress_tokens=None,
-        begin_suppress_tokens=None,
-    )
+    config = whisper_config(TINY_DIMS, generation_config)
     generator = torch.random.fork_rng()
     with generator:
         torch.manual_seed(seed)
