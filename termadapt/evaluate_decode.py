@@ -35,6 +35,7 @@ __all__ = [
     "state_fingerprint",
     "build_term_prompt",
     "decode_conditions",
+    "decode_members",
     "decode_per_clip",
 ]
 
@@ -216,6 +217,27 @@ def _features(processor: Any, clips: Sequence[EvalClip]) -> Any:
     ).input_features
 
 
+def decode_members(
+    members: Sequence[Condition],
+    batch: Sequence[EvalClip],
+    caches: dict[str, HypCache],
+    stats: dict[str, Any],
+    generate: Callable[[Condition, list[int]], list[str]],
+) -> None:
+    """Decode one batch with every condition of an encoder group, skipping cached clips.
+
+    ``generate(condition, indices)`` returns the hypotheses of ``batch[i]`` for those indices;
+    both backends (transformers here, CTranslate2 in :mod:`termadapt.evaluate_fw`) supply it.
+    """
+    for m in members:
+        need = [i for i, c in enumerate(batch) if caches[m.name].get(m.cache_key(c)) is None]
+        if not need:
+            continue
+        texts = generate(m, need)
+        caches[m.name].add([(m.cache_key(batch[i]), batch[i].clip_id, t) for i, t in zip(need, texts)])
+        stats["decoded"] += len(need)
+
+
 def decode_conditions(
     conditions: Sequence[Condition],
     clips: Sequence[EvalClip],
@@ -265,17 +287,14 @@ def decode_conditions(
                     dtype = next(lead.parameters()).dtype
                     hidden = lead.get_encoder()(features.to(dtype)).last_hidden_state
                 stats["encoder_passes"] += len(batch)
-            for m in members:
-                need = [i for i, c in enumerate(batch) if caches[m.name].get(m.cache_key(c)) is None]
-                if not need:
-                    continue
+
+            def generate(m: Condition, need: list[int], hidden: Any = hidden, features: Any = features) -> list[str]:
                 if hidden is not None:
-                    texts = _generate(m, encoder_hidden=hidden[need])
-                else:
-                    texts = _generate(m, input_features=features[need])
-                    stats["encoder_passes"] += len(need)
-                caches[m.name].add([(m.cache_key(batch[i]), batch[i].clip_id, t) for i, t in zip(need, texts)])
-                stats["decoded"] += len(need)
+                    return _generate(m, encoder_hidden=hidden[need])
+                stats["encoder_passes"] += len(need)  # generate() runs the encoder itself
+                return _generate(m, input_features=features[need])
+
+            decode_members(members, batch, caches, stats, generate)
             if progress is not None:
                 progress(len(batch))
     stats["seconds"] = time.perf_counter() - start

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError, MissingDependencyError
-from .evaluate_decode import Condition, EvalClip, HypCache
+from .evaluate_decode import Condition, EvalClip, HypCache, decode_members
 
 __all__ = [
     "BACKEND",
@@ -227,13 +227,8 @@ def decode_conditions_fw(
             features = np.stack([_segment_features(lead, c.audio, native_features) for c in batch])
             encoded = lead.encode(features)
             stats["encoder_passes"] += len(batch)
-            for m in members:
-                need = [i for i, c in enumerate(batch) if caches[m.name].get(m.cache_key(c)) is None]
-                if not need:
-                    continue
-                texts = _generate(models[m.fingerprint], m, _subset(encoded, need, len(batch)), len(need))
-                caches[m.name].add([(m.cache_key(batch[i]), batch[i].clip_id, t) for i, t in zip(need, texts)])
-                stats["decoded"] += len(need)
+            decode_members(members, batch, caches, stats, lambda m, need, encoded=encoded: _generate(
+                models[m.fingerprint], m, _subset(encoded, need, len(batch)), len(need)))
             if progress is not None:
                 progress(len(batch))
     stats["seconds"] = time.perf_counter() - start

@@ -65,12 +65,11 @@ def build_run_dir(path: Path, ja_speech) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory, ja_speech, tiny_model, tiny_model_dir):
-    """Run dir whose adapted model is the tiny base with a perturbed decoder (encoder shared)."""
+def build_adapted_run(path: Path, ja_speech, tiny_model) -> Path:
+    """:func:`build_run_dir` plus ``model/``: the tiny base with a perturbed decoder (encoder shared)."""
     import torch
 
-    run = build_run_dir(tmp_path_factory.mktemp("run"), ja_speech)
+    run = build_run_dir(path, ja_speech)
     model, processor = tiny_model
     adapted = copy.deepcopy(model)
     with torch.no_grad():
@@ -80,6 +79,12 @@ def tiny_run(tmp_path_factory, ja_speech, tiny_model, tiny_model_dir):
     adapted.save_pretrained(run / "model")
     processor.save_pretrained(run / "model")
     return run
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, ja_speech, tiny_model, tiny_model_dir):
+    """Run dir whose adapted model is the tiny base with a perturbed decoder (encoder shared)."""
+    return build_adapted_run(tmp_path_factory.mktemp("run"), ja_speech, tiny_model)
 
 
 def make_recipe(base: str | Path, **evaluate):

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import copy
 import hashlib
-from pathlib import Path
 
 import pytest
 
-from test_evaluate import ROWS, build_run_dir, make_recipe
+from test_evaluate import ROWS, build_adapted_run, make_recipe
 
 pytest.importorskip("faster_whisper")
 
@@ -20,18 +18,7 @@ TERMS = ["痙攣", "心電図", "動悸"]
 @pytest.fixture(scope="module")
 def fw_run(tmp_path_factory, ja_speech, tiny_model):
     """Run dir whose adapted model is the tiny base with a perturbed decoder (encoder shared)."""
-    import torch
-
-    run = build_run_dir(tmp_path_factory.mktemp("fwrun"), ja_speech)
-    model, processor = tiny_model
-    adapted = copy.deepcopy(model)
-    with torch.no_grad():
-        g = torch.Generator().manual_seed(1)
-        for p in adapted.model.decoder.layers.parameters():
-            p.add_(torch.randn(p.shape, generator=g) * 0.5)
-    adapted.save_pretrained(run / "model")
-    processor.save_pretrained(run / "model")
-    return run
+    return build_adapted_run(tmp_path_factory.mktemp("fwrun"), ja_speech, tiny_model)
 
 
 def _conditions(model, processor, backend: str, max_new_tokens: int, share: bool = True):
