@@ -100,7 +100,7 @@ def run_size(n_terms: int, workdir: Path) -> dict:
         "stage_seconds": stages,
         "total_seconds": round(total, 1),
         "synth_clips_per_s": round(clips / stages["synth"], 2) if stages.get("synth") else None,
-        "seconds_per_term": {k: round(v / n_terms * 1000, 3) for k, v in stages.items()},  # ms per term
+        "ms_per_term": {k: round(v / n_terms * 1000, 3) for k, v in stages.items()},
         "peak_rss_mb": round(_peak_rss_mb(), 1),
     }
 
@@ -125,8 +125,8 @@ def main() -> None:
     if len(rows) >= 2:
         small, large = rows[0], rows[-1]
         meta["per_term_ratio_large_vs_small"] = {
-            k: round(large["seconds_per_term"][k] / small["seconds_per_term"][k], 2)
-            for k in large["seconds_per_term"] if small["seconds_per_term"].get(k)
+            k: round(large["ms_per_term"][k] / small["ms_per_term"][k], 2)
+            for k in large["ms_per_term"] if small["ms_per_term"].get(k)
         }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

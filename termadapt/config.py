@@ -89,6 +89,10 @@ class SentencesConfig:
     include_alone: bool = doc("Also speak each term alone.", True)
     include_context: bool = doc("Also speak the dictionary's own context sentences.", True)
     include_homophones: bool = doc("Add general sentences that use each term's homophones.", True)
+    homophone_terms_deciding_only: bool = doc(
+        "For a term with homophones, train and validate only on sentences whose context decides the "
+        "spelling (domain templates, context sentences): the term alone or in a neutral sentence would "
+        "teach its spelling regardless of context, against the homophone guard.", True)
     general_replay_fraction: float = doc("Share of general sentences in the replay (training) pool.", 0.6)
     general_validation_fraction: float = doc("Share of general sentences kept for validation.", 0.1)
     max_general_replay: int = doc("Cap on replay sentences (0 = no cap).", 0)
@@ -124,7 +128,7 @@ class SynthConfig:
         "Training voices per training sentence, drawn with the seed (0 = every training voice).", 0
     )
     replay_voices_per_utterance: int = doc(
-        "Training voices per replay (general/homophone) sentence (0 = as train_voices_per_utterance).", 0
+        "Training voices per general replay sentence (0 = as train_voices_per_utterance).", 0
     )
     heldout_voices_per_utterance: int = doc(
         "Held-out voices per validation/test sentence, drawn with the seed (0 = every held-out voice).", 0

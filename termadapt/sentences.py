@@ -401,17 +401,26 @@ def plan_utterances(
                             f"— run the terms stage (readings) or give a reading")
             term = replace(term, reading=term.target)
         has_h = bool(term.homophones)
+        deciding_only = has_h and cfg.homophone_terms_deciding_only
         for split in SPLITS:
             k = caps[split]
             if split == "train" and k > 0:
                 k = max(1, round(k * max(term.weight, 0.0)))  # weight scales how often a term is heard
-            for tpl in _pick_per_term(tsplits[split], k, seed, term.target):
+            pool = tsplits[split]
+            if deciding_only and split != "test":  # test keeps neutral sentences: reported apart
+                deciding = [t for t in pool if _template_decides(t, True)]
+                if deciding:
+                    pool = deciding
+                elif pool:
+                    warnings.append(f"{term.target}: sounds like {'、'.join(term.homophones[:3])} but no {split} "
+                                    f"template decides the spelling — add domain templates or context sentences")
+            for tpl in _pick_per_term(pool, k, seed, term.target):
                 text = tpl.text.replace(SLOT, term.target)
                 utterances.append(_utterance(
                     "term", text, tpl.text.replace(SLOT, term.reading), split,
                     terms=_terms_in(text, term.target, targets), template=tpl.text,
                     decides=_template_decides(tpl, has_h)))
-        if cfg.include_alone:
+        if cfg.include_alone and not deciding_only:
             utterances.append(_utterance("term_alone", term.target, term.reading, "train", terms=(term.target,),
                                          decides=False if has_h else None))
         if cfg.include_context:

@@ -187,9 +187,10 @@ def _subset(voices: list[VoiceSpec], k: int, rng: random.Random) -> list[VoiceSp
     return sorted(rng.sample(voices, k), key=voices.index)
 
 
-# Replay sentences (general speech, homophones in their ordinary sense) need variety of
-# sentences more than of voices: they may be spoken by fewer voices than the term sentences.
-REPLAY_KINDS = frozenset({"general", "homophone"})
+# General replay sentences need variety of sentences more than of voices: they may be spoken
+# by fewer voices than the term sentences. Homophone-guard sentences are few and balance the
+# term's own sentences, so they keep every training voice, like the term sentences.
+REPLAY_KINDS = frozenset({"general"})
 
 
 def plan_clips(recipe: Recipe, utterances: list[Utterance], plan: VoicePlan, options: dict[str, dict[str, Any]],

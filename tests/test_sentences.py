@@ -192,7 +192,7 @@ def test_every_utterance_has_label_and_tts_forms(plan):
     assert [(u.text, u.tts_text, u.split) for u in context] == [
         ("階段を上ると動悸がします。", "階段を上るとドウキがします。", "train")]
     alone = {u.text: (u.tts_text, u.split) for u in plan.utterances if u.kind == "term_alone"}
-    assert alone == {t.target: (t.reading, "train") for t in TERMS}
+    assert alone == {t.target: (t.reading, "train") for t in TERMS if not t.homophones}
 
 
 def test_templates_per_term_vary_between_terms(plan):
@@ -207,10 +207,12 @@ def test_templates_per_term_vary_between_terms(plan):
         assert len(per_term[(t.target, "validation")]) == CFG.validation_templates_per_term
     subsets = {frozenset(per_term[(t.target, "train")][:6]) for t in TERMS}
     assert len(subsets) == len(TERMS)  # each term its own mix of wordings
-    # Both domains appear among each term's training templates (alternated).
+    # Both domains appear among each term's training templates (alternated); a term with
+    # homophones trains on the deciding (medical) ones only.
     domains = {x.text: x.domain for x in plan.template_splits["train"]}
     for t in TERMS:
-        assert {domains[x] for x in per_term[(t.target, "train")]} == {"general", "medical"}
+        expected = {"medical"} if t.homophones else {"general", "medical"}
+        assert {domains[x] for x in per_term[(t.target, "train")]} == expected
 
 
 def test_homophone_sentences_are_marked(plan, general):
@@ -246,11 +248,32 @@ def test_decides_flags(plan):
             expected = (domain[u.template] == "medical") if homophone_term else None
             assert u.decides is expected
         elif u.kind == "term_alone":
-            assert u.decides is (False if homophone_term else None)
+            assert u.decides is None and not homophone_term  # homophone terms are not spoken alone
         elif u.kind == "term_context":
             assert u.decides is True
         elif u.kind == "general":
             assert u.decides is None
+
+
+def test_homophone_terms_train_and_validate_only_where_context_decides(plan, templates, general):
+    homophone_terms = {"動悸", "誤嚥"}
+    own = [u for u in plan.utterances if u.terms and u.terms[0] in homophone_terms and u.kind.startswith("term")]
+    assert not [u for u in own if u.kind == "term_alone"]  # the bare word would teach the spelling context-free
+    for u in own:
+        if u.split != "test":
+            assert u.decides is True, u.text
+    assert any(u.decides is False for u in own if u.split == "test")  # neutral test sentences stay, reported apart
+    assert [u for u in plan.utterances if u.terms == ("心電図",) and u.kind == "term_alone"]  # others unchanged
+
+    mixed = plan_utterances(TERMS, templates, general, dataclasses.replace(CFG, homophone_terms_deciding_only=False), 0)
+    assert any(u.decides is False and u.split == "train" for u in mixed.utterances if u.terms[:1] == ("動悸",))
+
+
+def test_homophone_term_without_deciding_templates_is_warned(general):
+    only_general = load_template_set([REPO_DATA_DIR / "templates" / "general.txt"])
+    plan = plan_utterances(TERMS[:1], only_general, general, CFG, seed=0)
+    assert any("動悸: sounds like 動機" in w and "no train template decides" in w for w in plan.warnings)
+    assert [u for u in plan.utterances if u.terms[:1] == ("動悸",) and u.split == "train" and u.kind == "term"]
 
 
 def test_missing_homophone_guard_is_warned(templates, general):

@@ -106,7 +106,8 @@ def test_replay_sentences_can_use_fewer_voices_than_term_sentences(tmp_path):
     for c in read_jsonl(synthesize(recipe, run), Clip):
         per_utt[c.utterance_id] = per_utt.get(c.utterance_id, 0) + 1
     assert per_utt["t1"] == per_utt["t2"] == 3  # term sentences: every training voice
-    assert per_utt["h1"] == per_utt["g1"] == 1  # replay sentences: one voice each
+    assert per_utt["h1"] == 3  # homophone guards balance term sentences: every voice too
+    assert per_utt["g1"] == 1  # general replay sentences: one voice each
 
 
 def test_resume_after_interruption_skips_finished_clips(tmp_path):
