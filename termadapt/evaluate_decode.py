@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from .transcribe import quiet_generation
+from .transcribe import greedy_generate
 
 __all__ = [
     "PROMPT_TOKEN_LIMIT",
@@ -191,24 +191,11 @@ class HypCache:
 
 
 def _generate(cond: Condition, *, input_features: Any = None, encoder_hidden: Any = None) -> list[str]:
-    import torch
-    from transformers.modeling_outputs import BaseModelOutput
-
     opts = cond.options
     max_new = max(1, min(opts.max_new_tokens, MAX_TARGET_POSITIONS - len(opts.prompt_ids) - CONTROL_TOKENS))
-    kwargs: dict[str, Any] = dict(
-        language=opts.language, task=opts.task, max_new_tokens=max_new, num_beams=opts.num_beams, do_sample=False
-    )
-    if opts.prompt_ids:
-        kwargs["prompt_ids"] = torch.tensor(opts.prompt_ids, dtype=torch.long)
-    dtype = next(cond.model.parameters()).dtype
-    with torch.inference_mode(), quiet_generation():
-        if encoder_hidden is not None:
-            out = cond.model.generate(encoder_outputs=BaseModelOutput(last_hidden_state=encoder_hidden.to(dtype)), **kwargs)
-        else:
-            out = cond.model.generate(input_features=input_features.to(dtype), **kwargs)
-    sequences = out.sequences if hasattr(out, "sequences") else out
-    return [t.strip() for t in cond.processor.batch_decode(sequences, skip_special_tokens=True)]
+    return greedy_generate(cond.model, cond.processor, input_features=input_features, encoder_hidden=encoder_hidden,
+                           language=opts.language, task=opts.task, max_new_tokens=max_new,
+                           num_beams=opts.num_beams, prompt_ids=opts.prompt_ids)
 
 
 def _features(processor: Any, clips: Sequence[EvalClip]) -> Any:

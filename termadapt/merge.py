@@ -33,26 +33,21 @@ from typing import Any
 
 from .config import Recipe, save_resolved
 from .errors import TermadaptError
+from .metrics import GENERAL_KINDS, TERM_KINDS, score_validation
 from .records import atomic_write_text, read_jsonl, write_jsonl
+from .transcribe import greedy_generate
 
 __all__ = [
     "CurvePoint",
     "interpolate",
     "differing_keys",
     "select_alpha",
-    "score_hypotheses",
     "merge_weights",
     "merge",
     "MERGED_DIR",
-    "TERM_KINDS",
-    "GENERAL_KINDS",
 ]
 
 MERGED_DIR = "merged"
-# Rows whose reference contains a dictionary term (recall is scored on them).
-TERM_KINDS = ("term", "term_alone", "term_context")
-# Rows of ordinary speech (general CER, invented terms and homophone swaps are scored on them).
-GENERAL_KINDS = ("general", "homophone")
 # Whisper's feature extractor expects 16 kHz audio.
 SAMPLING_RATE = 16000
 # Columns of the dataset contract the merge stage reads besides the audio.
@@ -199,49 +194,6 @@ class CurvePoint:
     reason: str = ""
 
 
-def score_hypotheses(rows: Sequence[Mapping[str, Any]], hyps: Sequence[str], terms: Sequence[str]) -> dict[str, Any]:
-    """Score validation transcripts.
-
-    Args:
-        rows: Dataset rows (``text``, ``kind``, ``terms``, ``homophone_of``, ``decides``).
-        hyps: One hypothesis per row.
-        terms: Every dictionary term (targets), for invented-term detection.
-
-    Returns:
-        ``term_recall``, ``term_hits``, ``term_total``, ``neutral_recall``, ``general_cer``
-        (percent), ``invented``, ``swaps``, ``general_rows``.
-    """
-    from .metrics import cer, contains_term, term_recall
-
-    decided, neutral = [], []
-    refs, gen_hyps = [], []
-    invented = swaps = 0
-    for row, hyp in zip(rows, hyps, strict=True):
-        kind = row["kind"]
-        if kind in TERM_KINDS:
-            # decides == 0: the context allows either spelling; reported apart (DESIGN.md §9b)
-            (neutral if int(row.get("decides", -1)) == 0 else decided).append((hyp, list(row["terms"])))
-        elif kind in GENERAL_KINDS:
-            ref = row["text"]
-            refs.append(ref)
-            gen_hyps.append(hyp)
-            homophone_of = row.get("homophone_of") or ""
-            if homophone_of and contains_term(hyp, homophone_of) and not contains_term(ref, homophone_of):
-                swaps += 1
-            if any(contains_term(hyp, t) and not contains_term(ref, t) for t in terms if t != homophone_of):
-                invented += 1
-    rec = term_recall(decided or neutral)  # only neutral rows: score them rather than nothing
-    neu = term_recall(neutral)
-    return {
-        "term_recall": rec.recall,
-        "term_hits": rec.hits,
-        "term_total": rec.total,
-        "neutral_recall": neu.recall if neu.total else None,
-        "general_cer": 100.0 * cer(refs, gen_hyps),
-        "invented": invented,
-        "swaps": swaps,
-        "general_rows": len(refs),
-    }
 
 
 def select_alpha(
@@ -349,23 +301,6 @@ def _load_validation(run_dir: Path) -> tuple[list[dict[str, Any]], Any]:
     return rows, split
 
 
-def _decode(model: Any, processor: Any, *, features: Any = None, encoder_hidden: Any = None,
-            language: str, task: str, max_new_tokens: int) -> list[str]:
-    """Greedy transcripts from log-mel features or from precomputed encoder outputs."""
-    import torch
-    from transformers.modeling_outputs import BaseModelOutput
-
-    from .transcribe import quiet_generation
-
-    kwargs: dict[str, Any] = {"language": language, "task": task, "max_new_tokens": max_new_tokens, "num_beams": 1}
-    with torch.inference_mode(), quiet_generation():
-        if encoder_hidden is not None:
-            ids = model.generate(encoder_outputs=BaseModelOutput(last_hidden_state=encoder_hidden), **kwargs)
-        else:
-            ids = model.generate(input_features=features, **kwargs)
-    return [t.strip() for t in processor.batch_decode(ids, skip_special_tokens=True)]
-
-
 def _alpha_tag(alpha: float) -> str:
     return f"{alpha:.4g}"
 
@@ -467,8 +402,8 @@ def _decode_grid(recipe: Recipe, out_dir: Path, model: Any, processor: Any, base
                         raise RuntimeError(f"merge: unexpected keys {result.unexpected_keys[:3]}")
                     loaded = a
                 sel = torch.tensor(need, device=device)
-                texts = (_decode(model, processor, encoder_hidden=hidden.index_select(0, sel), **decode) if shared_encoder
-                         else _decode(model, processor, features=feats.index_select(0, sel), **decode))
+                texts = (greedy_generate(model, processor, encoder_hidden=hidden.index_select(0, sel), **decode) if shared_encoder
+                         else greedy_generate(model, processor, input_features=feats.index_select(0, sel), **decode))
                 new = [{"index": idx[j], "hyp": t} for j, t in zip(need, texts, strict=True)]
                 cache.append(a, new)
                 done[a].update({r["index"]: r["hyp"] for r in new})
@@ -586,7 +521,7 @@ def merge(recipe: Recipe, run_dir: str | Path, alpha: float | str | None = None,
         say(f"picking α on {len(rows)} validation clips at α ∈ {alphas}"
             + (" (encoder shared by every α)" if shared else ""))
         hyps = _decode_grid(recipe, out, adapted, processor, base_sub, adapted_sub, alphas, rows, split, key)
-        scores = {a: score_hypotheses(rows, hyps[a], terms) for a in alphas}
+        scores = {a: score_validation(rows, hyps[a], terms) for a in alphas}
         base_cer = scores[0.0]["general_cer"]
         points = [CurvePoint(alpha=a, general_cer_increase=s["general_cer"] - base_cer, **s) for a, s in scores.items()]
         grid = [p for p in points if p.alpha in {float(x) for x in recipe.merge.alpha_grid}] or points

@@ -28,8 +28,9 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = [
     "normalize",
@@ -44,7 +45,15 @@ __all__ = [
     "contains_term",
     "TermRecall",
     "term_recall",
+    "TERM_KINDS",
+    "GENERAL_KINDS",
+    "score_validation",
 ]
+
+# Utterance kinds whose `terms` are scored for recall, and kinds scored for general CER
+# (everyday sentences and homophone-guard sentences), shared by validation and evaluation.
+TERM_KINDS = ("term", "term_alone", "term_context")
+GENERAL_KINDS = ("general", "homophone")
 
 _DIGITS = {"〇": 0, "零": 0, "一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _DIGITS.update({str(i): i for i in range(10)})
@@ -265,3 +274,46 @@ def term_recall(items: Iterable[tuple[str, Sequence[str]]]) -> TermRecall:
             result.total += 1
     result.per_term = {t: (h, n) for t, (h, n) in per.items()}
     return result
+
+
+def score_validation(rows: Sequence[Mapping[str, Any]], hyps: Sequence[str], terms: Sequence[str]) -> dict[str, Any]:
+    """Score validation transcripts (early stopping in train, the α sweep in merge).
+
+    Args:
+        rows: Dataset rows (``text``, ``kind``, ``terms``, ``homophone_of``, ``decides``).
+        hyps: One hypothesis per row.
+        terms: Every dictionary term (targets), for invented-term detection.
+
+    Returns:
+        ``term_recall``, ``term_hits``, ``term_total``, ``neutral_recall``, ``general_cer``
+        (percent), ``invented``, ``swaps``, ``general_rows``.
+    """
+    decided, neutral = [], []
+    refs, gen_hyps = [], []
+    invented = swaps = 0
+    for row, hyp in zip(rows, hyps, strict=True):
+        kind = row["kind"]
+        if kind in TERM_KINDS:
+            # decides == 0: the context allows either spelling; reported apart (DESIGN.md §9b)
+            (neutral if int(row.get("decides", -1)) == 0 else decided).append((hyp, list(row["terms"])))
+        elif kind in GENERAL_KINDS:
+            ref = row["text"]
+            refs.append(ref)
+            gen_hyps.append(hyp)
+            homophone_of = row.get("homophone_of") or ""
+            if homophone_of and contains_term(hyp, homophone_of) and not contains_term(ref, homophone_of):
+                swaps += 1
+            if any(contains_term(hyp, t) and not contains_term(ref, t) for t in terms if t != homophone_of):
+                invented += 1
+    rec = term_recall(decided or neutral)  # only neutral rows: score them rather than nothing
+    neu = term_recall(neutral)
+    return {
+        "term_recall": rec.recall,
+        "term_hits": rec.hits,
+        "term_total": rec.total,
+        "neutral_recall": neu.recall if neu.total else None,
+        "general_cer": 100.0 * cer(refs, gen_hyps),
+        "invented": invented,
+        "swaps": swaps,
+        "general_rows": len(refs),
+    }

@@ -40,7 +40,7 @@ from typing import Any
 from .config import Recipe, save_resolved, to_toml
 from .errors import ConfigError, TermadaptError
 from .records import atomic_write_text, sha256_text
-from .transcribe import quiet_generation
+from .transcribe import greedy_generate
 from .train_data import (
     IGNORE_INDEX,
     ReplayMixSampler,
@@ -65,10 +65,6 @@ logger = logging.getLogger(__name__)
 # 2.5e-5 for base in DESIGN.md §9).
 PRETRAIN_LR_BY_WIDTH = {384: 1.5e-3, 512: 1e-3, 768: 5e-4, 1024: 2.5e-4, 1280: 1.75e-4}
 FINETUNE_LR_DIVISOR = 40
-# Term kinds whose `terms` column is scored for recall during validation.
-TERM_KINDS = ("term", "term_alone", "term_context")
-# Kinds scored for general CER during validation (general sentences, homophone guards).
-GENERAL_KINDS = ("general", "homophone")
 # Generated tokens allowed per clip: twice the reference's length plus slack, so a model
 # stuck in a loop cannot stall validation (the tiny test model never emits <|endoftext|>).
 GEN_TOKENS_FACTOR, GEN_TOKENS_SLACK, GEN_TOKENS_MAX = 2, 8, 440
@@ -99,6 +95,7 @@ class ValRow:
     kind: str
     terms: list[str]
     decides: int
+    homophone_of: str = ""
 
 
 def transcribe_keys(
@@ -112,12 +109,8 @@ def transcribe_keys(
     task: str = "transcribe",
 ) -> list[str]:
     """Greedy transcripts of ``rows`` (stored encoder outputs are used when ``cache`` is given)."""
-    import torch
-    from transformers.modeling_outputs import BaseModelOutput
-
     tok = processor.tokenizer
     collate = SpeechCollator(processor.feature_extractor)
-    param = next(model.parameters())
     was_training = model.training
     model.eval()
     out: list[str] = []
@@ -130,14 +123,11 @@ def transcribe_keys(
                 "max_new_tokens": min(GEN_TOKENS_MAX, GEN_TOKENS_FACTOR * longest + GEN_TOKENS_SLACK),
             }
             if cache is not None:
-                hidden = cache.load([r.key for r in part]).to(param.device, param.dtype)
-                kw["encoder_outputs"] = BaseModelOutput(last_hidden_state=hidden)
+                kw["encoder_hidden"] = cache.load([r.key for r in part])
             else:
                 audio = [decode_audio(splits[r.split][r.index]["audio"], f"dataset/{r.split}[{r.index}]") for r in part]
-                kw["input_features"] = collate.features(audio).to(param.device, param.dtype)
-            with torch.no_grad(), quiet_generation():
-                ids = model.generate(**kw)
-            out.extend(t.strip() for t in tok.batch_decode(ids, skip_special_tokens=True))
+                kw["input_features"] = collate.features(audio)
+            out.extend(greedy_generate(model, processor, **kw))
     finally:
         model.train(was_training)
     return out
@@ -160,20 +150,17 @@ class Validator:
 
     def measure(self, model: Any) -> dict[str, float]:
         """Term recall, general CER and their counts for ``model`` (no combined score)."""
-        from .metrics import cer, contains_term, term_recall
+        from .metrics import score_validation
 
         hyps = transcribe_keys(model, self.processor, self.rows, self.splits, self.cache, self.batch_size,
                                self.language, self.task)
-        term = [(h, r.terms) for h, r in zip(hyps, self.rows) if r.kind in TERM_KINDS and r.terms and r.decides != 0]
-        general = [(r.text, h) for h, r in zip(hyps, self.rows) if r.kind in GENERAL_KINDS]
         targets = sorted({t for r in self.rows for t in r.terms})
-        # over-triggering: a term written into general speech (incl. homophone sentences)
-        over = sum(1 for ref, h in general if any(contains_term(h, t) and not contains_term(ref, t) for t in targets))
-        rec = term_recall(term)
+        s = score_validation([dataclasses.asdict(r) for r in self.rows], hyps, targets)
         return {
-            "term_recall": rec.recall, "term_hits": float(rec.hits), "term_total": float(rec.total),
-            "general_cer": cer([g[0] for g in general], [g[1] for g in general]) if general else 0.0,
-            "general_clips": float(len(general)), "over_triggers": float(over),
+            "term_recall": s["term_recall"], "term_hits": float(s["term_hits"]), "term_total": float(s["term_total"]),
+            "general_cer": s["general_cer"] / 100.0, "general_clips": float(s["general_rows"]),
+            # over-triggering: a term written into general speech, incl. a homophone swapped for it
+            "over_triggers": float(s["invented"] + s["swaps"]),
         }
 
     def score(self, metrics: dict[str, float]) -> float:
@@ -372,7 +359,8 @@ def _build_rows(recipe: Recipe, meta: dict[str, list[dict[str, Any]]], tokenizer
 
 def _val_rows(meta: list[dict[str, Any]], name: str) -> list[ValRow]:
     return [ValRow(m["key"], name, i, m["text"], m["kind"], list(m.get("terms") or []),
-                   -1 if m.get("decides") is None else int(m["decides"])) for i, m in enumerate(meta)]
+                   -1 if m.get("decides") is None else int(m["decides"]), m.get("homophone_of") or "")
+            for i, m in enumerate(meta)]
 
 
 def _cached_json(path: Path, compute: Any) -> Any:

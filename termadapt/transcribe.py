@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ from .errors import TermadaptError
 
 __all__ = [
     "SAMPLE_RATE",
+    "greedy_generate",
     "Segment",
     "TranscriptResult",
     "load_audio",
@@ -79,6 +80,41 @@ def quiet_generation() -> Iterator[None]:
         yield
     finally:
         hf_logging.set_verbosity(level)
+
+
+def greedy_generate(
+    model: Any,
+    processor: Any,
+    *,
+    input_features: Any = None,
+    encoder_hidden: Any = None,
+    language: str | None,
+    task: str,
+    max_new_tokens: int,
+    num_beams: int = 1,
+    prompt_ids: Sequence[int] = (),
+) -> list[str]:
+    """Transcripts of one batch, from log-mel features or from stored encoder outputs.
+
+    The one decode call behind validation (train), the α sweep (merge) and the transformers
+    evaluation backend, so the three score the same kind of hypothesis.
+    """
+    import torch
+    from transformers.modeling_outputs import BaseModelOutput
+
+    kwargs: dict[str, Any] = {"language": language, "task": task, "max_new_tokens": max_new_tokens,
+                              "num_beams": num_beams, "do_sample": False}
+    if prompt_ids:
+        kwargs["prompt_ids"] = torch.tensor(list(prompt_ids), dtype=torch.long)
+    param = next(model.parameters())
+    with torch.inference_mode(), quiet_generation():
+        if encoder_hidden is not None:
+            hidden = encoder_hidden.to(param.device, param.dtype)
+            out = model.generate(encoder_outputs=BaseModelOutput(last_hidden_state=hidden), **kwargs)
+        else:
+            out = model.generate(input_features=input_features.to(param.device, param.dtype), **kwargs)
+    sequences = out.sequences if hasattr(out, "sequences") else out
+    return [t.strip() for t in processor.tokenizer.batch_decode(sequences, skip_special_tokens=True)]
 
 
 def load_audio(path: str | os.PathLike[str]) -> np.ndarray:

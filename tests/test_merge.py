@@ -12,7 +12,8 @@ import torch
 
 from termadapt.config import recipe_from_dict
 from termadapt.errors import TermadaptError
-from termadapt.merge import CurvePoint, interpolate, merge, score_hypotheses, select_alpha
+from termadapt.merge import CurvePoint, interpolate, merge, select_alpha
+from termadapt.metrics import score_validation
 
 # ----------------------------------------------------------------------------- interpolate
 
@@ -111,7 +112,7 @@ def test_select_alpha_none_qualifies_takes_smallest_cer_increase():
     assert not any(p.qualifies for p in points[1:])
 
 
-def test_score_hypotheses_counts_recall_cer_invented_and_swaps():
+def test_score_validation_counts_recall_cer_invented_and_swaps():
     rows = [
         {"text": "今日は痙攣がある", "kind": "term", "terms": ["痙攣"], "homophone_of": "", "decides": -1},
         {"text": "動悸がする", "kind": "term_alone", "terms": ["動悸"], "homophone_of": "", "decides": 0},
@@ -119,7 +120,7 @@ def test_score_hypotheses_counts_recall_cer_invented_and_swaps():
         {"text": "志望動機を書く", "kind": "homophone", "terms": [], "homophone_of": "動悸", "decides": 1},
     ]
     hyps = ["今日は痙攣がある", "動機がする", "痙攣で会う", "志望動悸を書く"]
-    s = score_hypotheses(rows, hyps, ["痙攣", "動悸"])
+    s = score_validation(rows, hyps, ["痙攣", "動悸"])
     assert (s["term_hits"], s["term_total"], s["term_recall"]) == (1, 1, 1.0)
     assert s["neutral_recall"] == 0.0  # reported apart: the context allows either spelling
     assert s["invented"] == 1 and s["swaps"] == 1 and s["general_rows"] == 2
