@@ -68,6 +68,9 @@ class DictionaryConfig:
     encoding: str = doc("File encoding: auto, utf-8, utf-8-sig, cp932 or shift_jis.", "auto")
     fail_on_warnings: bool = doc("Treat dictionary warnings (duplicates…) as errors.", False)
     max_homophones: int = doc("Most general words sharing a term's reading to record per term (0 = none).", 5)
+    max_terms: int = doc(
+        "Use at most this many terms: a seeded sample in dictionary order (0 = all). For a quick "
+        "CPU run of a large dictionary.", 0)
 
 
 @dataclass

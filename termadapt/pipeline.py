@@ -49,7 +49,7 @@ class StageSpec:
 
 
 STAGES: tuple[StageSpec, ...] = (
-    StageSpec("terms", "termadapt.readings:build_terms", ("dictionary", "sentences"), "terms.jsonl"),
+    StageSpec("terms", "termadapt.readings:build_terms", ("dictionary", "sentences", "seed"), "terms.jsonl"),
     StageSpec("sentences", "termadapt.sentences:build_utterances", ("sentences", "seed"), "utterances.jsonl"),
     StageSpec("synth", "termadapt.synth:synthesize", ("synth", "seed"), "synth.jsonl"),
     StageSpec("dataset", "termadapt.dataset:build_dataset", ("dataset",), "dataset"),

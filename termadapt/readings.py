@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from .dictionary import load_dictionaries
 from .errors import DictionaryError, MissingDependencyError
-from .records import TermEntry, atomic_write_bytes, atomic_write_text, write_jsonl
+from .records import TermEntry, atomic_write_bytes, atomic_write_text, sha256_text, write_jsonl
 
 if TYPE_CHECKING:
     from .config import Recipe
@@ -48,6 +48,7 @@ __all__ = [
     "user_dictionary_rows",
     "load_corpus",
     "build_terms",
+    "sample_terms",
 ]
 
 # Homophones recorded per term: later stages write a sentence per homophone, and more than
@@ -464,6 +465,18 @@ def find_homophones(
 # Pipeline stage
 
 
+def sample_terms(entries: Sequence[TermEntry], limit: int, seed: int) -> list[TermEntry]:
+    """At most ``limit`` entries (0 = all), chosen by a hash of (seed, target), in their order.
+
+    A hash rather than a random draw keeps the choice stable when entries are added.
+    """
+    if limit <= 0 or len(entries) <= limit:
+        return list(entries)
+    rank = sorted(range(len(entries)), key=lambda i: sha256_text(str(seed), "term", entries[i].target))
+    keep = set(rank[:limit])
+    return [e for i, e in enumerate(entries) if i in keep]
+
+
 def build_terms(recipe: Recipe, run_dir: str | Path) -> Path:
     """The ``terms`` stage: dictionaries → readings → homophones → user dictionary.
 
@@ -485,7 +498,13 @@ def build_terms(recipe: Recipe, run_dir: str | Path) -> Path:
         first = result.warnings[0]
         raise DictionaryError(first.path, first.line, first.message,
                               f"{first.fix} (fail_on_warnings is set; {len(result.warnings)} warning(s))")
-    entries = fill_readings(result.entries)
+    entries = sample_terms(result.entries, cfg.max_terms, recipe.seed)
+    if len(entries) < len(result.entries):
+        from rich.console import Console
+
+        Console(stderr=True).print(f"using {len(entries)} of {len(result.entries)} terms (dictionary.max_terms)",
+                                   markup=False, highlight=False)
+    entries = fill_readings(entries)
     general = recipe.sentences.general_sentences
     corpus_path = recipe.path(general) if general else REPO_DATA_DIR / "general-ja.txt"
     corpus = load_corpus(corpus_path) if corpus_path.is_file() else []

@@ -11,6 +11,7 @@ from termadapt.config import REPO_DATA_DIR, recipe_from_dict
 from termadapt.errors import DictionaryError
 from termadapt.readings import (
     build_terms,
+    sample_terms,
     build_user_dictionary,
     fill_readings,
     find_homophones,
@@ -121,6 +122,20 @@ def test_build_terms_writes_the_stage_outputs(tmp_path, clean_openjtalk):
     assert tts_reading("嚥下", user_dict=run / "userdict" / "user.dic") == "エンゲ"
     first = json.loads(out.read_text(encoding="utf-8").splitlines()[0])
     assert first["source"].endswith("d.csv:1")
+
+
+def test_max_terms_takes_a_stable_seeded_sample_in_dictionary_order(tmp_path, clean_openjtalk):
+    entries = [TermEntry(f"用語{i}", "ヨウゴ") for i in range(40)]
+    picked = sample_terms(entries, 10, seed=0)
+    assert len(picked) == 10 and picked == [e for e in entries if e in picked]  # dictionary order kept
+    assert sample_terms(entries, 10, seed=0) == picked and sample_terms(entries, 10, seed=1) != picked
+    grown = sample_terms(entries + [TermEntry("新語", "シンゴ")], 10, seed=0)
+    assert len(set(map(id, grown)) & set(map(id, picked))) >= 9  # adding a term barely changes the choice
+    assert sample_terms(entries, 0, seed=0) == entries
+
+    (tmp_path / "d.csv").write_text("".join(f"ケイレン{i} , 痙攣{i}\n" for i in range(12)), encoding="utf-8")
+    out = build_terms(_recipe(tmp_path, "d.csv", max_terms=5), tmp_path / "run")
+    assert len(read_jsonl(out, TermEntry)) == 5
 
 
 def test_build_terms_fails_on_dictionary_errors(tmp_path):
