@@ -432,11 +432,27 @@ def plan_utterances(
                     "term_context", sentence, sentence.replace(term.target, term.reading), "train",
                     terms=_terms_in(sentence, term.target, targets), decides=True if has_h else None))
 
-    # 2. General sentences: split into disjoint pools, drop any that contain a term.
-    pools = split_items(list(general_sentences), _general_fractions(cfg), seed)
+    # 2. General sentences: split into disjoint pools, drop any that contain a term. Sentences
+    # using a term's homophones are split per term, so each pool (validation included: early
+    # stopping and the merge α watch for swaps) gets some of every term's when it has three.
+    uses: dict[str, list[str]] = defaultdict(list)  # sentence → terms whose homophone it uses
+    for s in general_sentences:
+        for term in terms:
+            if any(h and h in s for h in term.homophones):
+                uses[s].append(term.target)
+    homophone_of = {s: ts[0] for s, ts in uses.items()}  # the first term names the sentence
+    fractions = _general_fractions(cfg)
+    groups: dict[str, list[str]] = defaultdict(list)
+    for s in general_sentences:
+        groups[homophone_of.get(s, "")].append(s)
+    pools: dict[str, list[str]] = {split: [] for split in fractions}
+    for group in groups.values():
+        for split, part in split_items(group, fractions, seed).items():
+            pools[split].extend(part)
+    order = {s: i for i, s in enumerate(general_sentences)}
     for split, pool in pools.items():
         kept = []
-        for s in pool:
+        for s in sorted(pool, key=order.__getitem__):
             found = [t for t in targets if t in s]
             if found:
                 warnings.append(f"general sentence contains the term '{found[0]}', moved out of the "
@@ -444,12 +460,6 @@ def plan_utterances(
             else:
                 kept.append(s)
         pools[split] = kept
-    uses: dict[str, list[str]] = defaultdict(list)  # sentence → terms whose homophone it uses
-    for s in general_sentences:
-        for term in terms:
-            if any(h and h in s for h in term.homophones):
-                uses[s].append(term.target)
-    homophone_of = {s: ts[0] for s, ts in uses.items()}  # the first term names the sentence
     limits = {"train": cfg.max_general_replay, "validation": cfg.max_general_validation,
               "test": cfg.max_general_test}
     for split in SPLITS:

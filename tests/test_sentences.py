@@ -228,6 +228,14 @@ def test_homophone_sentences_are_marked(plan, general):
     assert not [u for u in plan.utterances if u.kind == "general" and "ご縁" in u.text]
 
 
+def test_every_split_gets_homophone_sentences_of_every_term(plan, general):
+    for term in ("動悸", "誤嚥"):
+        available = [s for s in general if any(h in s for h in next(t for t in TERMS if t.target == term).homophones)]
+        assert len(available) >= 3
+        per_split = {u.split for u in plan.utterances if u.kind == "homophone" and u.homophone_of == term}
+        assert per_split == {"train", "validation", "test"}, term  # validation can watch for swaps too
+
+
 def test_homophones_get_room_under_small_caps(templates, general):
     cfg = dataclasses.replace(CFG, max_general_replay=10, max_general_test=10)
     plan = plan_utterances(TERMS, templates, general, cfg, seed=0)
@@ -342,8 +350,9 @@ def test_build_utterances_writes_manifest(tmp_path):
     assert out == tmp_path / "utterances.jsonl"
     rows = read_jsonl(out)
     assert {r["split"] for r in rows} == {"train", "validation", "test"}
-    assert sum(r["kind"] == "term" and r["split"] == "test" for r in rows) == 3 * 4
-    assert sum(r["kind"] in ("general", "homophone") and r["split"] == "test" for r in rows) == 80
+    cfg = recipe.sentences
+    assert sum(r["kind"] == "term" and r["split"] == "test" for r in rows) == 3 * cfg.test_templates_per_term
+    assert sum(r["kind"] in ("general", "homophone") and r["split"] == "test" for r in rows) == cfg.max_general_test
     assert (tmp_path / "config.resolved.toml").is_file()
     assert load_recipe(tmp_path / "config.resolved.toml").sentences == recipe.sentences
     assert out.read_bytes() == (build_utterances(recipe, tmp_path)).read_bytes()  # deterministic
@@ -362,7 +371,8 @@ def test_cli_sentences_shows_both_texts(tmp_path):
     assert result.exit_code == 0, result.output
     assert "label text" in result.output and "TTS text" in result.output
     assert "ailia SDK" in result.output and "アイリアエスディーケー" in result.output
-    assert "12 of 12 sentences" in result.output
+    n = 3 * load_recipe(QUICKSTART).sentences.test_templates_per_term
+    assert f"{n} of {n} sentences" in result.output
     assert "validation" in result.output  # the counts table lists every split
 
 
