@@ -53,8 +53,9 @@ def _row(name: str, report: dict[str, Any], condition: str) -> dict[str, Any]:
         if c is None:
             continue
         if s.get("role") == "terms":
-            row.update(term_recall=c["budget_recall"], term_hits=c["term_hits"], term_total=c["term_total"],
-                       recall_neutral=c.get("recall_neutral"))
+            # the budget's recall: neutral homophone sentences (either spelling fits) left out
+            row.update(term_recall=c["budget_recall"], term_hits=c["term_hits"] - c.get("neutral_hits", 0),
+                       term_total=c["term_total"] - c.get("neutral_total", 0), recall_neutral=c.get("recall_neutral"))
         else:
             row.update(general_cer=c["cer"], cer_delta_points=None if c["cer_delta"] is None else 100 * c["cer_delta"],
                        invented=c["invented_terms"], swaps=c["homophone_swaps"], homophone_clips=c["homophone_clips"])
