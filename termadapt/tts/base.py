@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
 from ..errors import ConfigError
-from ..voices import VoiceSpec
+
+if TYPE_CHECKING:  # a type only: voices imports the engines, so a runtime import would be circular
+    from ..voices import VoiceSpec
 
 __all__ = ["Knob", "VoiceInfo", "TTSEngine", "to_float32"]
 
