@@ -9,6 +9,7 @@ any stage grows faster than linearly: the per-term time should stay flat.
 
 Usage:
     python benchmarks/bench_scale.py [--sizes 1000 10000] [--out benchmarks/results/scale.json]
+    python benchmarks/bench_scale.py --stop sentences --out benchmarks/results/scale_sentences.json
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ def _peak_rss_mb() -> float:
     return max(own, children) / 1024.0  # Linux reports KiB
 
 
-def run_size(n_terms: int, workdir: Path) -> dict:
+def run_size(n_terms: int, workdir: Path, stop: str = "dataset") -> dict:
     from termadapt.config import recipe_from_dict
     from termadapt.pipeline import run_pipeline
     from termadapt.records import read_jsonl
@@ -90,10 +91,11 @@ def run_size(n_terms: int, workdir: Path) -> dict:
     recipe = recipe_from_dict(data)
     run_dir = workdir / f"run-{n_terms}"
     started = time.perf_counter()
-    result = run_pipeline(recipe, run_dir, stop="dataset", log=lambda m: None)
+    result = run_pipeline(recipe, run_dir, stop=stop, log=lambda m: None)
     total = time.perf_counter() - started
     stages = {s["name"]: round(s["seconds"], 2) for s in result["stages"]}
-    clips = len(read_jsonl(run_dir / "synth.jsonl"))
+    manifest = run_dir / ("synth.jsonl" if (run_dir / "synth.jsonl").is_file() else "utterances.jsonl")
+    clips = len(read_jsonl(manifest))  # utterances when stopped before synth
     return {
         "terms": n_terms,
         "clips": clips,
@@ -110,18 +112,20 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/scale.json"))
     parser.add_argument("--keep", action="store_true", help="keep the run directories")
+    parser.add_argument("--stop", default="dataset", choices=["terms", "sentences", "synth", "dataset"],
+                        help="last stage to run (terms/sentences alone take seconds even at 10,000 terms)")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="termadapt-scale-"))
     rows = []
     try:
         for n in args.sizes:
-            row = run_size(n, workdir)
+            row = run_size(n, workdir, args.stop)
             rows.append(row)
             print(json.dumps(row, ensure_ascii=False))
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
-    meta = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(), "rows": rows}
+    meta = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(), "stop": args.stop, "rows": rows}
     if len(rows) >= 2:
         small, large = rows[0], rows[-1]
         meta["per_term_ratio_large_vs_small"] = {

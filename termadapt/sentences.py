@@ -342,10 +342,33 @@ def _template_decides(template: Template, has_homophones: bool) -> bool | None:
     return True if template.domain in {"medical", "tech"} else None
 
 
-def _terms_in(text: str, main: str, targets: Sequence[str]) -> tuple[str, ...]:
+class _Finder:
+    """Which of many strings occur in a text, in time linear in the text, not in their number.
+
+    Needles are bucketed by first character, so a 10,000-term dictionary costs a few bucket
+    probes per character of each sentence instead of 10,000 substring searches (the scale
+    benchmark saw the sentences stage grow 3× faster than the dictionary before this).
+    """
+
+    def __init__(self, needles: Iterable[str]) -> None:
+        self.order: dict[str, int] = {}
+        for n in needles:
+            if n and n not in self.order:
+                self.order[n] = len(self.order)
+        self.by_first: dict[str, list[str]] = defaultdict(list)
+        for n in self.order:
+            self.by_first[n[0]].append(n)
+
+    def find(self, text: str) -> list[str]:
+        """The needles found in ``text``, in the order they were given."""
+        found = {n for i, ch in enumerate(text) for n in self.by_first.get(ch, ()) if text.startswith(n, i)}
+        return sorted(found, key=self.order.__getitem__)
+
+
+def _terms_in(text: str, main: str, finder: _Finder) -> tuple[str, ...]:
     """The main target plus every other target written in ``text`` (not inside the main one)."""
     rest = text.replace(main, "\x00")
-    return (main, *[t for t in targets if t != main and t in rest])
+    return (main, *[t for t in finder.find(rest) if t != main])
 
 
 def _cap_pool(pool: list[str], cap: int, homophone_of: Mapping[str, str], seed: int, prefer: bool) -> list[str]:
@@ -386,7 +409,7 @@ def plan_utterances(
             raise DictionaryError(t.source or "<templates>", 0, f"template without exactly one {{term}}: {t.text!r}",
                                   "write exactly one {term} where the term goes")
     warnings: list[str] = []
-    targets = [t.target for t in terms]
+    finder = _Finder(t.target for t in terms)
     tsplits = split_templates(tpls, cfg, seed)
     if terms and not tsplits["test"]:
         warnings.append("no test templates: add templates (at least 3) so held-out wording can be tested")
@@ -418,7 +441,7 @@ def plan_utterances(
                 text = tpl.text.replace(SLOT, term.target)
                 utterances.append(_utterance(
                     "term", text, tpl.text.replace(SLOT, term.reading), split,
-                    terms=_terms_in(text, term.target, targets), template=tpl.text,
+                    terms=_terms_in(text, term.target, finder), template=tpl.text,
                     decides=_template_decides(tpl, has_h)))
         if cfg.include_alone and not deciding_only:
             utterances.append(_utterance("term_alone", term.target, term.reading, "train", terms=(term.target,),
@@ -430,16 +453,23 @@ def plan_utterances(
                     continue
                 utterances.append(_utterance(
                     "term_context", sentence, sentence.replace(term.target, term.reading), "train",
-                    terms=_terms_in(sentence, term.target, targets), decides=True if has_h else None))
+                    terms=_terms_in(sentence, term.target, finder), decides=True if has_h else None))
 
     # 2. General sentences: split into disjoint pools, drop any that contain a term. Sentences
     # using a term's homophones are split per term, so each pool (validation included: early
     # stopping and the merge α watch for swaps) gets some of every term's when it has three.
     uses: dict[str, list[str]] = defaultdict(list)  # sentence → terms whose homophone it uses
+    users: dict[str, list[str]] = defaultdict(list)  # homophone → terms that sound like it
+    for term in terms:
+        for h in term.homophones:
+            if h:
+                users[h].append(term.target)
+    homophones = _Finder(users)
+    term_index = {t.target: i for i, t in reversed(list(enumerate(terms)))}
     for s in general_sentences:
-        for term in terms:
-            if any(h and h in s for h in term.homophones):
-                uses[s].append(term.target)
+        found = {t for h in homophones.find(s) for t in users[h]}
+        if found:
+            uses[s] = sorted(found, key=term_index.__getitem__)
     homophone_of = {s: ts[0] for s, ts in uses.items()}  # the first term names the sentence
     fractions = _general_fractions(cfg)
     groups: dict[str, list[str]] = defaultdict(list)
@@ -453,7 +483,7 @@ def plan_utterances(
     for split, pool in pools.items():
         kept = []
         for s in sorted(pool, key=order.__getitem__):
-            found = [t for t in targets if t in s]
+            found = finder.find(s)
             if found:
                 warnings.append(f"general sentence contains the term '{found[0]}', moved out of the "
                                 f"{'replay' if split == 'train' else split} pool: {s}")

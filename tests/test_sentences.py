@@ -401,3 +401,17 @@ def test_term_without_reading_is_spoken_as_written_with_a_warning():
     plan = plan_utterances([TermEntry("頻脈", "", source="d.csv:9")], ["{term}です。"], [], SentencesConfig(), 0)
     assert [(u.text, u.tts_text) for u in plan.utterances if u.kind == "term_alone"] == [("頻脈", "頻脈")]
     assert any(w.startswith("d.csv:9: no reading") for w in plan.warnings)
+
+
+def test_finder_matches_a_plain_substring_scan():
+    import random
+
+    from termadapt.sentences import _Finder
+
+    rng = random.Random(0)
+    alphabet = "蒸留上流動悸機同期ab"
+    needles = list(dict.fromkeys("".join(rng.choices(alphabet, k=rng.randint(1, 3))) for _ in range(60)))
+    finder = _Finder(["", *needles, needles[0]])  # empty and repeated needles are ignored
+    for _ in range(300):
+        text = "".join(rng.choices(alphabet, k=rng.randint(0, 12)))
+        assert finder.find(text) == [n for n in needles if n in text]
