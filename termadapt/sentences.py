@@ -58,6 +58,9 @@ SPLITS = ("train", "validation", "test")
 # Templates of this domain fit any noun, so their context never decides between a term and
 # its homophone (動悸 / 動機); medical and tech templates do.
 GENERAL_DOMAIN = "general"
+# Characters that must come before {term} for a domain template to decide a homophone term's
+# spelling: the decoder has seen only those when it writes the term.
+MIN_LEFT_CONTEXT = 2
 # A template longer than this is almost surely a paste error (a whole paragraph on one line);
 # long audio also wastes Whisper's 30 s window.
 MAX_TEMPLATE_CHARS = 200
@@ -335,9 +338,14 @@ def _pick_per_term(templates: Sequence[Template], k: int, seed: int, target: str
 
 
 def _template_decides(template: Template, has_homophones: bool) -> bool | None:
+    """Whether a template's context decides between a term and its homophones.
+
+    Whisper writes left to right: only the words before the term can decide its spelling,
+    so a template that opens with the term decides nothing, whatever its domain.
+    """
     if not has_homophones:
         return None
-    if template.domain == GENERAL_DOMAIN:
+    if template.domain == GENERAL_DOMAIN or template.text.find(SLOT) < MIN_LEFT_CONTEXT:
         return False
     return True if template.domain in {"medical", "tech"} else None
 
