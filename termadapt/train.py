@@ -39,7 +39,7 @@ from typing import Any
 
 from .config import Recipe, save_resolved, to_toml
 from .errors import ConfigError, TermadaptError
-from .records import atomic_write_text, sha256_text
+from .records import atomic_write_text, sha256_file, sha256_text
 from .transcribe import greedy_generate
 from .train_data import (
     IGNORE_INDEX,
@@ -75,7 +75,7 @@ CHECKPOINTS, MODEL_DIR, LOG_NAME = "checkpoints", "model", "training_log.json"
 # Audio cells hashed per batch when keying clips: bounded memory on large datasets.
 META_CHUNK = 256
 DONE_MARKER = ".completed"
-RUN_KEY_FILE = "run_key"  # settings hash of the run the checkpoints belong to
+RUN_KEY_FILE = "run_key"  # settings + dataset hash of the run the checkpoints belong to
 
 
 def default_learning_rate(config: Any) -> float:
@@ -255,9 +255,15 @@ def lora_wrap(model: Any, r: int, alpha: int) -> Any:
     return get_peft_model(model, LoraConfig(r=r, lora_alpha=alpha, lora_dropout=0.0, target_modules=LORA_TARGETS))
 
 
-def _run_key(recipe: Recipe) -> str:
-    """Hash of the settings that define a training run (a finished model with this key is reused)."""
+def _run_key(recipe: Recipe, dataset_dir: Path | None = None) -> str:
+    """Hash of what defines a training run: its settings and its data.
+
+    A finished model with this key is reused and checkpoints with another are discarded, so
+    a rebuilt dataset (new sentences, voices…) trains afresh instead of returning the old model.
+    """
     data = {"seed": recipe.seed, "model": dataclasses.asdict(recipe.model), "train": dataclasses.asdict(recipe.train)}
+    files = sorted(p for p in dataset_dir.rglob("*") if p.is_file()) if dataset_dir and dataset_dir.is_dir() else []
+    data["dataset"] = [f"{p.relative_to(dataset_dir)}:{sha256_file(p)}" for p in files]
     return sha256_text(json.dumps(data, sort_keys=True))[:16]
 
 
@@ -469,7 +475,7 @@ def train(recipe: Recipe, run_dir: str | Path, resume: bool = True, progress: bo
     cfg = recipe.train
     run_dir = Path(run_dir)
     model_dir, ckpt_dir = run_dir / MODEL_DIR, run_dir / CHECKPOINTS
-    key = _run_key(recipe)
+    key = _run_key(recipe, run_dir / "dataset")
     marker = model_dir / DONE_MARKER
     if resume and marker.is_file() and marker.read_text().strip() == key:
         return model_dir
@@ -477,7 +483,7 @@ def train(recipe: Recipe, run_dir: str | Path, resume: bool = True, progress: bo
     stale = ckpt_dir.is_dir() and (ckpt_dir / RUN_KEY_FILE).is_file() and (ckpt_dir / RUN_KEY_FILE).read_text().strip() != key
     if (not resume or stale) and ckpt_dir.exists() and int(os.environ.get("LOCAL_RANK", "0")) == 0:
         if stale:
-            print("training settings changed since the last checkpoint: starting over")
+            print("training settings or dataset changed since the last checkpoint: starting over")
         shutil.rmtree(ckpt_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     if int(os.environ.get("LOCAL_RANK", "0")) == 0:

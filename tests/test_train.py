@@ -66,6 +66,16 @@ def test_encoder_frozen_decoder_trained_and_model_saved(tmp_path, dataset_dir, t
     mtime = (out / "model.safetensors").stat().st_mtime_ns
     train(tiny_recipe(tiny_model_dir, max_steps=3), run, progress=False)
     assert (out / "model.safetensors").stat().st_mtime_ns == mtime
+    # Same recipe, rebuilt dataset (other sentences): it trains again, not the old model back.
+    import datasets
+
+    dd = datasets.load_from_disk(str(run / "dataset"))
+    dd["train"] = dd["train"].select(range(len(dd["train"]) - 1))
+    dd.save_to_disk(str(tmp_path / "rebuilt"))
+    shutil.rmtree(run / "dataset")
+    shutil.move(tmp_path / "rebuilt", run / "dataset")
+    train(tiny_recipe(tiny_model_dir, max_steps=3), run, progress=False)
+    assert (out / "model.safetensors").stat().st_mtime_ns != mtime
 
 
 def test_stored_encoder_outputs_give_same_loss_and_gradients(tiny_model, tmp_path):
