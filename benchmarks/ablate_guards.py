@@ -126,15 +126,13 @@ def main() -> None:
         report = vdir / "report" / "report.json"
         if report.is_file():
             data = json.loads(report.read_text(encoding="utf-8"))
-            rows.append(_row(name, data, "base") if i == 0 else {})
+            if i == 0:
+                rows.append(_row("base model", data, "base"))
             rows.append(_row(name, data, "adapted"))
     reference = json.loads((ref / "report" / "report.json").read_text(encoding="utf-8"))
     rows.append(_row("+ early stopping (recipe)", reference, "adapted"))
     if any(c["name"] == "merged" for c in reference.get("conditions", [])):
         rows.append(_row("+ merge (recipe)", reference, "merged"))
-    rows = [r for r in rows if r]
-    if rows and rows[0]["condition"] == "base":
-        rows[0]["variant"] = "base model"
     result = {"date": time.strftime("%Y-%m-%d"), "recipe": str(args.recipe), "run_dir": str(ref),
               "variants": {n: o for n, o in VARIANTS}, "rows": rows, "seconds": timing}
     out.mkdir(parents=True, exist_ok=True)

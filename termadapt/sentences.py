@@ -466,7 +466,7 @@ def plan_utterances(
     # 2. General sentences: split into disjoint pools, drop any that contain a term. Sentences
     # using a term's homophones are split per term, so each pool (validation included: early
     # stopping and the merge α watch for swaps) gets some of every term's when it has three.
-    uses: dict[str, list[str]] = defaultdict(list)  # sentence → terms whose homophone it uses
+    uses: dict[str, list[str]] = {}  # sentence → terms whose homophone it uses
     users: dict[str, list[str]] = defaultdict(list)  # homophone → terms that sound like it
     for term in terms:
         for h in term.homophones:

@@ -147,6 +147,9 @@ class Validator:
         self.language, self.task, self.batch_size, self.cer_weight = language, task, batch_size, cer_weight
         self.cache = cache
         self.base: dict[str, float] | None = None
+        # The rows never change between evaluations: their scoring form and the terms once.
+        self._scored_rows = [dataclasses.asdict(r) for r in rows]
+        self._targets = sorted({t for r in rows for t in r.terms})
 
     def measure(self, model: Any) -> dict[str, float]:
         """Term recall, general CER and their counts for ``model`` (no combined score)."""
@@ -154,8 +157,7 @@ class Validator:
 
         hyps = transcribe_keys(model, self.processor, self.rows, self.splits, self.cache, self.batch_size,
                                self.language, self.task)
-        targets = sorted({t for r in self.rows for t in r.terms})
-        s = score_validation([dataclasses.asdict(r) for r in self.rows], hyps, targets)
+        s = score_validation(self._scored_rows, hyps, self._targets)
         return {
             "term_recall": s["term_recall"], "term_hits": float(s["term_hits"]), "term_total": float(s["term_total"]),
             "general_cer": s["general_cer"] / 100.0, "general_clips": float(s["general_rows"]),
