@@ -32,7 +32,10 @@ REVERB_RT60_S = (0.15, 0.6)          # small office to living room
 REVERB_WET = (0.2, 0.5)
 PITCH_SEMITONES = (-2.0, 2.0)        # small: larger shifts change the perceived speaker a lot
 TEMPO_RATE = (0.85, 1.15)
-GAIN_DB = (-12.0, 4.0)
+# Attenuation only: every synthesized clip is already level-normalised (-20 dBFS RMS, peak
+# 0.95), so a positive gain was mostly undone by PEAK_CEILING and left a copy identical to
+# its source (seen in CI: a +dB "copy" differed by 0.04%). -3 dB is the smallest step worth a copy.
+GAIN_DB = (-12.0, -3.0)
 # Peak ceiling after augmentation, so noise or gain never clips the wav.
 PEAK_CEILING = 0.99
 
