@@ -28,7 +28,7 @@ from .config import REPO_DATA_DIR, Recipe, save_resolved
 from .errors import TermadaptError
 from .records import atomic_write_text, sha256_file, sha256_text
 
-__all__ = ["STAGES", "StageSpec", "run_pipeline", "stage_key", "select_stages", "summarize", "render_report"]
+__all__ = ["STAGES", "StageSpec", "run_pipeline", "stage_key", "stage_is_current", "select_stages", "summarize", "render_report"]
 
 
 @dataclass(frozen=True)
@@ -120,6 +120,16 @@ def _is_done(run_dir: Path, spec: StageSpec, key: str) -> bool:
         return json.loads(marker.read_text(encoding="utf-8")).get("key") == key
     except (OSError, json.JSONDecodeError):
         return False
+
+
+def stage_is_current(recipe: Recipe, run_dir: Path, name: str) -> bool:
+    """Whether stage ``name`` finished in ``run_dir`` with the recipe and files as they are now."""
+    key = ""
+    for spec in STAGES:
+        key = stage_key(recipe, spec, key)
+        if spec.name == name:
+            return _is_done(run_dir, spec, key)
+    raise TermadaptError(f"unknown stage '{name}' — choose one of: {', '.join(STAGE_NAMES)}")
 
 
 def _resolve(target: str) -> Callable[[Recipe, Path], Any]:

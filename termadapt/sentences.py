@@ -641,11 +641,14 @@ def _terms_in_memory(recipe: Recipe) -> list[TermEntry]:
 def preview(recipe: Recipe, run_dir: str | Path | None = None) -> SentencePlan:
     """Plan the utterances without writing anything, for ``termadapt sentences``.
 
-    Uses ``terms.jsonl`` from ``run_dir`` when it exists, else reads the recipe's
-    dictionaries and derives readings and homophones in memory.
+    Uses ``terms.jsonl`` from ``run_dir`` when the terms stage there is up to date (same
+    dictionaries and settings), else reads the recipe's dictionaries and derives readings
+    and homophones in memory.
     """
+    from .pipeline import stage_is_current  # pipeline names the stage modules only as strings
+
     terms_path = Path(run_dir) / "terms.jsonl" if run_dir else None
-    if terms_path is not None and terms_path.is_file():
+    if terms_path is not None and terms_path.is_file() and stage_is_current(recipe, Path(run_dir), "terms"):
         terms = read_jsonl(terms_path, TermEntry)
     else:
         terms = _terms_in_memory(recipe)

@@ -84,6 +84,19 @@ def test_changed_dictionary_file_reruns_from_terms(tmp_path, fake_stages):
     assert CALLS == list(pipeline.STAGE_NAMES)
 
 
+def test_stage_is_current_follows_the_files(tmp_path, fake_stages):
+    run = tmp_path / "run"
+    assert not pipeline.stage_is_current(_recipe(tmp_path), run, "terms")
+    pipeline.run_pipeline(_recipe(tmp_path), run, log=lambda m: None)
+    assert pipeline.stage_is_current(_recipe(tmp_path), run, "terms")
+    assert pipeline.stage_is_current(_recipe(tmp_path), run, "train")
+    assert not pipeline.stage_is_current(_recipe(tmp_path, epochs=5.0), run, "train")
+    (tmp_path / "d.csv").write_text("ケイレン , 痙攣\nドウキ , 動悸\n", encoding="utf-8")
+    assert not pipeline.stage_is_current(_recipe(tmp_path), run, "terms")
+    with pytest.raises(TermadaptError, match="unknown stage"):
+        pipeline.stage_is_current(_recipe(tmp_path), run, "nope")
+
+
 def test_missing_output_reruns_that_stage(tmp_path, fake_stages):
     run = tmp_path / "run"
     pipeline.run_pipeline(_recipe(tmp_path), run, log=lambda m: None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -369,8 +370,18 @@ def _cli(*args: str):
     return CliRunner().invoke(app, ["sentences", *args], env={"COLUMNS": "250"})
 
 
+def _terms_stage_done(recipe, run_dir) -> None:
+    """Mark run_dir's terms stage finished for the recipe as it is now (as build-and-train does)."""
+    from termadapt import pipeline
+
+    key = pipeline.stage_key(recipe, pipeline.STAGES[0], "")
+    (run_dir / ".stages").mkdir(parents=True, exist_ok=True)
+    (run_dir / ".stages" / "terms.json").write_text(json.dumps({"key": key}), encoding="utf-8")
+
+
 def test_cli_sentences_shows_both_texts(tmp_path):
     write_jsonl(tmp_path / "terms.jsonl", _quickstart_terms())
+    _terms_stage_done(load_recipe(QUICKSTART), tmp_path)
     result = _cli(str(QUICKSTART), "--run-dir", str(tmp_path), "--split", "test", "--kind", "term", "--limit", "0")
     assert result.exit_code == 0, result.output
     assert "label text" in result.output and "TTS text" in result.output
@@ -378,6 +389,17 @@ def test_cli_sentences_shows_both_texts(tmp_path):
     n = 3 * load_recipe(QUICKSTART).sentences.test_templates_per_term
     assert f"{n} of {n} sentences" in result.output
     assert "validation" in result.output  # the counts table lists every split
+
+
+def test_cli_sentences_ignores_a_stale_terms_file(tmp_path):
+    # terms.jsonl of an earlier dictionary (3 of the 7 terms, no finished terms stage for the
+    # dictionary as it is now): the preview must show the dictionary, not the old file.
+    write_jsonl(tmp_path / "terms.jsonl", _quickstart_terms())
+    result = _cli(str(QUICKSTART), "--run-dir", str(tmp_path), "--split", "test", "--kind", "term", "--limit", "0")
+    assert result.exit_code == 0, result.output
+    demo_terms = 7  # dictionaries/demo-product.csv
+    n = demo_terms * load_recipe(QUICKSTART).sentences.test_templates_per_term
+    assert f"{n} of {n} sentences" in result.output
 
 
 def test_cli_sentences_reads_dictionaries_in_memory():
