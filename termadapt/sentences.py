@@ -28,6 +28,7 @@ from typing import TypeVar
 
 from .config import REPO_DATA_DIR, Recipe, SentencesConfig, save_resolved
 from .errors import ConfigError, DictionaryError, TermadaptError
+from .pipeline import stage_is_current
 from .records import TermEntry, Utterance, read_jsonl, sha256_text, write_jsonl
 
 __all__ = [
@@ -645,8 +646,6 @@ def preview(recipe: Recipe, run_dir: str | Path | None = None) -> SentencePlan:
     dictionaries and settings), else reads the recipe's dictionaries and derives readings
     and homophones in memory.
     """
-    from .pipeline import stage_is_current  # pipeline names the stage modules only as strings
-
     terms_path = Path(run_dir) / "terms.jsonl" if run_dir else None
     if terms_path is not None and terms_path.is_file() and stage_is_current(recipe, Path(run_dir), "terms"):
         terms = read_jsonl(terms_path, TermEntry)
