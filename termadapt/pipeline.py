@@ -122,14 +122,19 @@ def _is_done(run_dir: Path, spec: StageSpec, key: str) -> bool:
         return False
 
 
-def stage_is_current(recipe: Recipe, run_dir: Path, name: str) -> bool:
-    """Whether stage ``name`` finished in ``run_dir`` with the recipe and files as they are now."""
-    key = ""
+def _chained_keys(recipe: Recipe) -> list[tuple[StageSpec, str]]:
+    """Every stage with its key; each key includes the previous stage's, so a change flows on."""
+    keyed, key = [], ""
     for spec in STAGES:
         key = stage_key(recipe, spec, key)
-        if spec.name == name:
-            return _is_done(run_dir, spec, key)
-    raise TermadaptError(f"unknown stage '{name}' — choose one of: {', '.join(STAGE_NAMES)}")
+        keyed.append((spec, key))
+    return keyed
+
+
+def stage_is_current(recipe: Recipe, run_dir: Path, name: str) -> bool:
+    """Whether stage ``name`` finished in ``run_dir`` with the recipe and files as they are now."""
+    select_stages(name, name)  # a clear error for an unknown name
+    return next(_is_done(run_dir, spec, key) for spec, key in _chained_keys(recipe) if spec.name == name)
 
 
 def _resolve(target: str) -> Callable[[Recipe, Path], Any]:
@@ -160,10 +165,8 @@ def run_pipeline(
     run_dir.mkdir(parents=True, exist_ok=True)
     save_resolved(recipe, run_dir)
     selected = {s.name for s in select_stages(start, stop)}
-    key = ""
     results: list[dict[str, Any]] = []
-    for spec in STAGES:
-        key = stage_key(recipe, spec, key)
+    for spec, key in _chained_keys(recipe):
         if spec.name not in selected:
             continue
         if not _stage_enabled(recipe, spec):
