@@ -4,7 +4,7 @@ Usage::
 
     python benchmarks/bench_synth.py [--sentences 12] [--workers 2] [--json out.json]
 
-Part 1 speaks the first N general sentences of dictionaries/general-ja.txt with each
+Part 1 speaks the first N general sentences of the shipped general-ja.txt with each
 engine available here, in this process (one thread), and reports clips/s and the
 real-time factor (synthesis seconds / audio seconds; below 1 is faster than real time).
 Part 2 runs the whole synth stage (normalisation, resampling, cache writes, worker pool)
@@ -28,10 +28,10 @@ sys.path.insert(0, str(ROOT))
 
 from termadapt.config import recipe_from_dict  # noqa: E402
 from termadapt.records import Utterance, write_jsonl  # noqa: E402
-from termadapt.synth import synthesize  # noqa: E402
+from termadapt.speech.synth import synthesize  # noqa: E402
 from termadapt.tts import engine_class, get_engine  # noqa: E402
 from termadapt.tts.openjtalk import cli_available  # noqa: E402
-from termadapt.voices import parse_voice  # noqa: E402
+from termadapt.speech.voices import parse_voice  # noqa: E402
 
 VOICES = {
     "openjtalk (pyopenjtalk)": "openjtalk:mei_normal?speed=1",

@@ -55,10 +55,10 @@ def _clips(n: int, tokenizer: Any) -> list[dict[str, Any]]:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
     from conftest import synthesize_ja
 
-    from termadapt.config import REPO_DATA_DIR
+    from termadapt.config import SHIPPED_DIR
     from termadapt.train_data import make_labels, prompt_tokens
 
-    lines = [l.strip() for l in (REPO_DATA_DIR / "general-ja.txt").read_text(encoding="utf-8").splitlines()]
+    lines = [l.strip() for l in (SHIPPED_DIR / "general-ja.txt").read_text(encoding="utf-8").splitlines()]
     lines = [l for l in lines if l and not l.startswith("#")][:n]
     tokens = prompt_tokens(tokenizer)
     out = []

@@ -1,8 +1,18 @@
 """termadapt: teach a speech recognizer new vocabulary without making it forget.
 
-Pipeline (one module per stage, each a function from an input manifest to an output
-manifest in a run directory): ``dictionary`` → ``readings`` → ``sentences`` → ``synth`` →
-``dataset`` → ``train`` → ``merge`` → ``evaluate`` → ``report``; ``pipeline`` runs them all.
+Packages follow the data flow; each stage is a plain function from an input manifest to an
+output manifest in a run directory (docs/design.md):
+
+- :mod:`.text` — dictionary → readings, homophones → ``terms.jsonl`` → ``utterances.jsonl``;
+- :mod:`.speech` (with :mod:`.tts`) — utterances → synthesized clips (``synth.jsonl``);
+- :mod:`.dataset` — clips (+ real speech) → ``dataset/``;
+- :mod:`.training` — ``dataset/`` → ``model/``, with the guards against forgetting;
+- :mod:`.merging` — ``model/`` + base → ``merged/``;
+- :mod:`.decoding` — the one batched decoder every stage transcribes with;
+- :mod:`.scoring` — metrics and the one forgetting budget;
+- :mod:`.evaluate` and :mod:`.report` — held-out speech → ``report.json`` → md/html/csv;
+- :mod:`.models` — model sources, conversions and exports; :mod:`.cli` — the commands;
+- :mod:`.pipeline` — ``build-and-train``: every stage in order (only the CLI imports it).
 """
 
 from .errors import ConfigError, DictionaryError, MissingDependencyError, TermadaptError

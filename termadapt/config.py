@@ -6,6 +6,10 @@ top-level keys. Every field has a default and a one-line doc (``doc`` metadata);
 keys and wrong types are :class:`~termadapt.errors.ConfigError` naming the closest valid
 key. Relative paths are resolved against the recipe file's folder.
 
+A path written ``shipped:NAME`` names a file shipped with the package (``termadapt/data/``:
+the demo and medical dictionaries, the general sentences, the templates), so recipes work
+from a checkout and from an installed wheel alike.
+
 Reads: a ``.toml`` file. Writes (``save_resolved``): ``config.resolved.toml`` in a run
 directory, which is itself a valid recipe that reproduces the run.
 """
@@ -23,7 +27,7 @@ from pathlib import Path
 from typing import Any, Union
 
 from .errors import ConfigError
-from .records import atomic_write_text
+from .records import RESOLVED_RECIPE, atomic_write_text
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -45,12 +49,39 @@ __all__ = [
     "recipe_from_dict",
     "save_resolved",
     "to_toml",
-    "REPO_DATA_DIR",
+    "SHIPPED_DIR",
+    "SHIPPED_PREFIX",
+    "shipped_path",
+    "resolve_path",
 ]
 
-# Shipped dictionaries, templates and general sentences live in the repository's
-# dictionaries/ folder (the README installs the checkout in editable mode).
-REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "dictionaries"
+# Shipped dictionaries, templates and general sentences: package data, so `pip install .`
+# (not only an editable install) finds them.
+SHIPPED_DIR = Path(__file__).resolve().parent / "data"
+# Prefix of a path that names a shipped file: `shipped:demo-product.csv`.
+SHIPPED_PREFIX = "shipped:"
+# The shipped general sentences, used when `sentences.general_sentences` is empty.
+GENERAL_SENTENCES = "general-ja.txt"
+# Keys that existed in earlier versions: a recipe using one gets a message saying where it went.
+MOVED_KEYS = {
+    "train.cer_weight": "early stopping now ranks checkpoints by the forgetting budget ([evaluate]) — delete the key",
+    "merge.max_new_tokens": "every validation and evaluation decode uses evaluate.max_new_tokens — move the value there",
+}
+
+
+def shipped_path(name: str) -> Path:
+    """The shipped file ``name`` (relative to ``termadapt/data/``), e.g. ``templates/tech.txt``."""
+    return SHIPPED_DIR / name
+
+
+def resolve_path(value: str, base: str | Path | None = None) -> Path:
+    """A path from a recipe or the command line: ``shipped:NAME``, absolute, or relative to ``base``."""
+    if value.startswith(SHIPPED_PREFIX):
+        return shipped_path(value[len(SHIPPED_PREFIX) :])
+    p = Path(value).expanduser()
+    if p.is_absolute() or base is None:
+        return p
+    return (Path(base) / p).resolve()
 
 
 def doc(text: str, default: Any = dataclasses.MISSING, factory: Any = dataclasses.MISSING) -> Any:
@@ -82,7 +113,7 @@ class SentencesConfig:
     )
     template_files: list[str] = doc("Extra template files (one `{term}` template a line).", factory=list)
     general_sentences: str = doc(
-        "File of general sentences (one a line); empty = the shipped dictionaries/general-ja.txt.", ""
+        "File of general sentences (one a line); empty = the shipped general-ja.txt.", ""
     )
     test_template_fraction: float = doc("Share of templates held out for testing.", 0.3)
     validation_template_fraction: float = doc("Share of templates held out for validation.", 0.15)
@@ -183,12 +214,11 @@ class TrainConfig:
         "Repeat a term's homophone sentences until they are about this share of its own sentences (0 = no repetition).",
         1.0,
     )
-    early_stopping: bool = doc("Evaluate during training and keep the best checkpoint.", True)
+    early_stopping: bool = doc(
+        "Evaluate during training and keep the best checkpoint, ranked by the forgetting budget "
+        "([evaluate]): within it, the best term recall.", True)
     eval_every_steps: int = doc("Steps between validation evaluations (0 = once per epoch).", 0)
     patience: int = doc("Evaluations without improvement before stopping.", 2)
-    cer_weight: float = doc(
-        "Early stopping score = term recall − cer_weight × (general CER rise over base, as a fraction).", 10.0
-    )
     precompute_encoder: str = doc("Run the frozen encoder once per clip: auto, on or off.", "auto")
     timestamps: bool = doc("Keep timestamp prediction alive by training some samples with timestamps.", True)
     timestamp_fraction: float = doc("Share of samples trained with timestamp tokens.", 0.3)
@@ -206,7 +236,6 @@ class MergeConfig:
     enabled: bool = doc("Run the merge stage.", True)
     alpha: Union[str, float] = doc('Merge weight α in [0, 1], or "auto" to pick it on validation data.', "auto")
     alpha_grid: list[float] = doc("α values tried by auto.", factory=lambda: [0.3, 0.5, 0.7, 0.85, 1.0])
-    max_new_tokens: int = doc("Token cap per validation clip while auto picks α (stops repetition loops).", 128)
 
 
 @dataclass
@@ -219,7 +248,9 @@ class EvaluateConfig:
     batch_size: int = doc("Clips per generate() call.", 8)
     backend: str = doc("Transcription backend: transformers or faster-whisper.", "transformers")
     ct2_compute_type: str = doc("faster-whisper backend: CTranslate2 compute type on CPU (float32 or int8).", "float32")
-    max_new_tokens: int = doc("Most tokens decoded per clip (evaluation clips are short sentences).", 128)
+    max_new_tokens: int = doc(
+        "Most tokens decoded per clip, in validation (early stopping, merge α) and evaluation alike "
+        "(clips are short sentences; the cap stops repetition loops).", 128)
     max_general_cer_increase: float = doc("Budget: general CER may rise at most this many points.", 0.5)
     min_term_recall: float = doc("Budget: term recall on held-out speech at least this share.", 0.95)
     max_invented_terms: int = doc("Budget: general clips with an invented term, at most.", 0)
@@ -255,11 +286,13 @@ class Recipe:
     source: str = field(default="", metadata={"doc": "", "internal": True})
 
     def path(self, value: str) -> Path:
-        """Resolve a path from the recipe relative to the recipe's folder."""
-        p = Path(value).expanduser()
-        if p.is_absolute() or not self.source:
-            return p
-        return (Path(self.source).parent / p).resolve()
+        """Resolve a path from the recipe: ``shipped:NAME``, absolute, or relative to the recipe's folder."""
+        return resolve_path(value, Path(self.source).parent if self.source else None)
+
+    def general_sentences_path(self) -> Path:
+        """The recipe's general sentence file, or the shipped ``general-ja.txt``."""
+        value = self.sentences.general_sentences
+        return self.path(value) if value else shipped_path(GENERAL_SENTENCES)
 
     def resolved_run_dir(self, override: str | Path | None = None) -> Path:
         """The run directory: the CLI's --run-dir, else the recipe's, else runs/<name>."""
@@ -304,6 +337,8 @@ def _build(cls: type, data: dict[str, Any], where: str, origin: str) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls) if not f.metadata.get("internal")}
     kwargs: dict[str, Any] = {}
     for key, value in data.items():
+        if f"{where}{key}" in MOVED_KEYS:
+            raise ConfigError(f"{origin}: '{where}{key}' is no longer a recipe key — {MOVED_KEYS[where + key]}")
         if key not in fields:
             close = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.5)
             hint = f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(fields)}"
@@ -390,6 +425,11 @@ def _toml_value(value: Any) -> str:
     raise TypeError(f"cannot write {value!r} as TOML")
 
 
+def _absolute(recipe: Recipe, value: str) -> str:
+    """A path made absolute for a resolved recipe; ``shipped:`` names stay (they are portable)."""
+    return value if value.startswith(SHIPPED_PREFIX) else str(recipe.path(value))
+
+
 def to_toml(recipe: Recipe, absolute_paths: bool = True) -> str:
     """Serialize a recipe (all fields, defaults included) back to TOML."""
     lines: list[str] = [f"# resolved recipe (from {recipe.source or 'defaults'})"]
@@ -403,7 +443,7 @@ def to_toml(recipe: Recipe, absolute_paths: bool = True) -> str:
             for sub in dataclasses.fields(value):
                 v = getattr(value, sub.name)
                 if absolute_paths and (f.name, sub.name) in _PATH_FIELDS:
-                    v = [str(recipe.path(x)) for x in v] if isinstance(v, list) else (str(recipe.path(v)) if v else v)
+                    v = [_absolute(recipe, x) for x in v] if isinstance(v, list) else (_absolute(recipe, v) if v else v)
                 tables.append(f"{sub.name} = {_toml_value(v)}")
         else:
             if absolute_paths and f.name == "run_dir" and value:
@@ -414,7 +454,7 @@ def to_toml(recipe: Recipe, absolute_paths: bool = True) -> str:
 
 def save_resolved(recipe: Recipe, run_dir: str | Path) -> Path:
     """Write ``config.resolved.toml`` into ``run_dir`` (a recipe reproducing the run)."""
-    out = Path(run_dir) / "config.resolved.toml"
+    out = Path(run_dir) / RESOLVED_RECIPE
     atomic_write_text(out, to_toml(recipe))
     return out
 

@@ -6,13 +6,17 @@ imports listed in ``[dataset]`` (``eval_imports`` become ``import_<name>`` split
 folder and a rename) and ``run_dir/dataset/stats.json`` (hours, clips per split, voice and
 term, dropped clips, import problems).
 
+The dataset contract lives here too: the splits and columns every later stage reads, and
+:func:`open_dataset` / :func:`split_rows`, the one way training, merging and evaluation
+open a split (audio left undecoded, decoded on demand by :func:`termadapt.audio.decode_cell`).
+
 Splits: ``train`` (training voices: term sentences, terms alone, context and homophone-guard
 sentences), ``validation`` (held-out voices), ``test_terms`` (held-out voices × test
 templates), ``general`` (held-out voices × regression-pool general and homophone sentences),
 ``general_train`` (training voices × replay pool). Audio is embedded as 16 kHz wav bytes in
 an ``Audio(sampling_rate=16000)`` column, so the saved dataset does not depend on the cache.
-Decoding that column needs torchcodec in datasets ≥ 4; :func:`load_dataset_dict` with
-``decode=False`` plus :func:`decode_audio` reads it with soundfile instead.
+Decoding that column needs torchcodec in datasets ≥ 4, which has no build for the pinned
+torch: splits are opened with ``Audio(decode=False)`` and read with soundfile instead.
 """
 
 from __future__ import annotations
@@ -23,24 +27,41 @@ import shutil
 import sys
 import tempfile
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from .audio import SAMPLE_RATE, cell_key
 from .config import Recipe, save_resolved
 from .errors import TermadaptError
-from .imports import import_name, load_import
-from .records import Clip, TermEntry, atomic_write_text, read_jsonl
+from .records import DATASET_DIR, SYNTH_FILE, TERMS_FILE, VOICES_FILE, Clip, TermEntry, atomic_write_text, read_jsonl
+from .speech.imports import import_name, load_import
+from .speech.synth import audio_cache
 
-__all__ = ["SPLITS", "FEATURE_COLUMNS", "build_dataset", "split_of", "load_dataset_dict", "decode_audio", "features"]
+__all__ = [
+    "SPLITS",
+    "EVAL_SPLITS",
+    "FEATURE_COLUMNS",
+    "build_dataset",
+    "input_files",
+    "split_of",
+    "features",
+    "open_dataset",
+    "undecoded",
+    "check_columns",
+    "split_rows",
+]
 
 SPLITS = ("train", "validation", "test_terms", "general", "general_train")
+# Splits scored by the evaluation besides imported real sets (import_*); train, validation
+# and general_train are never scored (their sentences or voices were seen in training).
+EVAL_SPLITS = ("test_terms", "general")
 FEATURE_COLUMNS = ("audio", "text", "kind", "voice", "held_out", "terms", "utterance_id", "homophone_of",
                    "decides", "duration", "augment")
 TRAIN_SPLITS = ("train", "general_train")
 HELD_OUT_ONLY_SPLITS = ("test_terms", "general", "validation")
-DATASET_DIR = "dataset"
+# Audio cells hashed per batch when keying clips: bounded memory on large datasets.
+KEY_CHUNK = 256
 
 
 def features(raw_audio: bool = False) -> Any:
@@ -52,7 +73,7 @@ def features(raw_audio: bool = False) -> Any:
     import datasets
 
     audio = ({"bytes": datasets.Value("binary"), "path": datasets.Value("string")} if raw_audio
-             else datasets.Audio(sampling_rate=16000))
+             else datasets.Audio(sampling_rate=SAMPLE_RATE))
     return datasets.Features({
         "audio": audio,
         "text": datasets.Value("string"),
@@ -110,7 +131,7 @@ def _check_voices(by_split: dict[str, list[Clip]]) -> None:
 
 
 def _term_targets(run_dir: Path) -> list[str]:
-    path = run_dir / "terms.jsonl"
+    path = run_dir / TERMS_FILE
     if not path.is_file():
         return []
     return sorted({t.target for t in read_jsonl(path, TermEntry)}, key=len, reverse=True)
@@ -145,11 +166,16 @@ def _stats(by_split: dict[str, list[Clip]], dropped: list[Clip], reports: list[A
     stats["imports"] = [{"name": r.name, "source": r.source, "format": r.format, "clips": r.clips,
                          "problems": {k: {"count": v[0], "first": v[1]} for k, v in r.problems.items()}}
                         for r in reports]
-    voices_json = run_dir / "voices.json"
+    voices_json = run_dir / VOICES_FILE
     if voices_json.is_file():
         plan = json.loads(voices_json.read_text(encoding="utf-8"))
         stats["voice_plan"] = {k: plan.get(k) for k in ("train", "heldout", "fallback_used", "notes")}
     return stats
+
+
+def input_files(recipe: Recipe) -> list[Path]:
+    """Files outside the run directory the stage reads: the imports of real speech."""
+    return [recipe.path(p) for p in recipe.dataset.eval_imports + recipe.dataset.replay_imports]
 
 
 def build_dataset(recipe: Recipe, run_dir: str | Path) -> Path:
@@ -165,7 +191,7 @@ def build_dataset(recipe: Recipe, run_dir: str | Path) -> Path:
     import datasets
 
     run_dir = Path(run_dir)
-    manifest = run_dir / "synth.jsonl"
+    manifest = run_dir / SYNTH_FILE
     if not manifest.is_file():
         raise TermadaptError(f"{manifest}: not found — run `termadapt synth RECIPE --run-dir {run_dir}` first")
     clips: list[Clip] = read_jsonl(manifest, Clip)
@@ -173,9 +199,7 @@ def build_dataset(recipe: Recipe, run_dir: str | Path) -> Path:
     if missing:
         raise TermadaptError(f"{len(missing)} clips in {manifest} have no audio (first: {missing[0].audio_path}) — "
                              "the audio cache was cleared; re-run `termadapt synth`")
-    from .synth import cache_root
-
-    root = cache_root(recipe) / "imports"
+    root = audio_cache(recipe) / "imports"
     targets = _term_targets(run_dir)
     reports = []
     for spec, held_out in [(p, True) for p in recipe.dataset.eval_imports] + \
@@ -229,24 +253,60 @@ def build_dataset(recipe: Recipe, run_dir: str | Path) -> Path:
     return out
 
 
-def load_dataset_dict(path: str | Path, decode: bool = False) -> Any:
-    """Load a saved dataset; with ``decode=False`` the audio column stays wav bytes (no torchcodec)."""
+def open_dataset(run_dir: str | Path, needed_by: str) -> Any:
+    """The run's saved DatasetDict, or a one-line error naming the stage that needs it.
+
+    Args:
+        run_dir: The run directory.
+        needed_by: What reads it, for the message (``"training"``, ``"merge --alpha auto"``).
+    """
     import datasets
 
-    dd = datasets.load_from_disk(str(path))
-    if not decode:
-        dd = dd.cast_column("audio", datasets.Audio(sampling_rate=16000, decode=False))
+    path = Path(run_dir) / DATASET_DIR
+    if not path.is_dir():
+        raise TermadaptError(f"{path}: no dataset for {needed_by} — run `termadapt dataset RECIPE` (or build-and-train) first")
+    try:
+        dd = datasets.load_from_disk(str(path))
+    except Exception as exc:  # noqa: BLE001 - any load failure is a broken dataset folder
+        reason = " ".join(str(exc).split())[:160] or type(exc).__name__
+        raise TermadaptError(f"{path}: cannot load the dataset ({reason}) — rebuild it with `termadapt dataset RECIPE`") from None
+    if not isinstance(dd, datasets.DatasetDict):
+        raise TermadaptError(f"{path}: not a DatasetDict of splits — rebuild it with `termadapt dataset RECIPE`")
     return dd
 
 
-def decode_audio(value: dict[str, Any]) -> np.ndarray:
-    """Undecoded audio value (``{"bytes", "path"}``) → float32 16 kHz mono samples."""
-    import io
+def undecoded(dd: Any, name: str) -> Any:
+    """Split ``name`` with its audio column left undecoded (``{"bytes", "path"}``: no torchcodec needed)."""
+    import datasets
 
-    import soundfile as sf
+    split = dd[name]
+    if "audio" not in split.column_names:
+        raise TermadaptError(f"dataset/{name} has no 'audio' column — rebuild the dataset with `termadapt dataset RECIPE`")
+    return split.cast_column("audio", datasets.Audio(sampling_rate=SAMPLE_RATE, decode=False))
 
-    data = value.get("bytes")
-    wav, sr = sf.read(io.BytesIO(data) if data else value["path"], dtype="float32", always_2d=True)
-    if sr != 16000:
-        raise TermadaptError(f"audio {value.get('path')} is {sr} Hz, expected 16000 — rebuild the dataset")
-    return wav.mean(axis=1)
+
+def check_columns(split: Any, name: str, needed: Sequence[str]) -> None:
+    """Raise a one-line error naming the missing columns of a split."""
+    missing = [c for c in needed if c not in split.column_names]
+    if missing:
+        raise TermadaptError(f"dataset/{name}: missing column(s) {', '.join(missing)} — rebuild it with `termadapt dataset RECIPE`")
+
+
+def split_rows(split: Any, columns: Sequence[str] = ("text", "kind", "terms", "duration", "decides", "homophone_of")) -> list[dict[str, Any]]:
+    """Rows of an undecoded split without audio, each with its clip's content ``key``.
+
+    Missing optional columns get their defaults (``decides`` −1, ``homophone_of`` ""), so
+    every stage reads the same row shape. Audio cells are hashed in chunks (bounded memory).
+    """
+    cols = [c for c in columns if c in split.column_names]
+    rows = split.select_columns(cols).to_list() if cols else [{} for _ in range(len(split))]
+    i = 0
+    for chunk in split.select_columns(["audio"]).iter(batch_size=KEY_CHUNK):
+        for cell in chunk["audio"]:
+            rows[i]["key"] = cell_key(cell)
+            i += 1
+    for row in rows:
+        row["decides"] = -1 if row.get("decides") is None else int(row["decides"])
+        row["homophone_of"] = row.get("homophone_of") or ""
+        row["terms"] = list(row.get("terms") or [])
+    return rows

@@ -6,10 +6,11 @@ Stages (each a plain function ``(recipe, run_dir) -> Path`` in its own module):
 
 A stage is skipped when its marker ``run_dir/.stages/<stage>.json`` holds the same key as
 now: a hash of the recipe sections the stage reads, the files it reads from outside the run
-directory (dictionaries, templates, imports) and the previous stage's key, so changing an
-early input re-runs everything after it. ``force`` re-runs the selected stages. Markers are
-written only after a stage succeeded; stages themselves resume interrupted work (the audio
-cache, training checkpoints, cached hypotheses).
+directory (each stage module's ``input_files``: dictionaries, templates, imports) and the
+previous stage's key, so changing an early input re-runs everything after it. ``force``
+re-runs the selected stages. Markers are written only after a stage succeeded; stages
+themselves resume interrupted work (the audio cache, training checkpoints, cached
+hypotheses). Only the CLI imports this module; no stage does.
 
 Reads: a :class:`~termadapt.config.Recipe`. Writes: everything under ``run_dir``.
 """
@@ -19,16 +20,17 @@ from __future__ import annotations
 import importlib
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import REPO_DATA_DIR, Recipe, save_resolved
+from .config import Recipe, save_resolved
 from .errors import TermadaptError
 from .records import atomic_write_text, sha256_file, sha256_text
 
-__all__ = ["STAGES", "StageSpec", "run_pipeline", "stage_key", "stage_is_current", "select_stages", "summarize", "render_report"]
+__all__ = ["STAGES", "STAGE_NAMES", "StageSpec", "run_pipeline", "run_stage", "stage_key", "stage_is_current",
+           "select_stages", "summarize"]
 
 
 @dataclass(frozen=True)
@@ -36,44 +38,39 @@ class StageSpec:
     """One pipeline stage.
 
     Attributes:
-        name: Stage name used by ``--from``/``--to``.
+        name: Stage name used by ``--from``/``--to`` and as the CLI command.
         target: ``module:function`` called as ``function(recipe, run_dir)``.
         sections: Recipe sections (and top-level keys) whose values the stage depends on.
         output: Path (relative to the run dir) that must exist for the stage to count as done.
+        inputs: ``module:function`` returning the files outside the run directory it reads.
     """
 
     name: str
     target: str
     sections: tuple[str, ...]
     output: str
+    inputs: str = ""
 
 
 STAGES: tuple[StageSpec, ...] = (
-    StageSpec("terms", "termadapt.readings:build_terms", ("dictionary", "sentences", "seed"), "terms.jsonl"),
-    StageSpec("sentences", "termadapt.sentences:build_utterances", ("sentences", "seed"), "utterances.jsonl"),
-    StageSpec("synth", "termadapt.synth:synthesize", ("synth", "seed"), "synth.jsonl"),
-    StageSpec("dataset", "termadapt.dataset:build_dataset", ("dataset",), "dataset"),
-    StageSpec("train", "termadapt.train:train", ("model", "train", "seed"), "model"),
-    StageSpec("merge", "termadapt.merge:merge", ("merge", "evaluate"), "merged"),
-    StageSpec("evaluate", "termadapt.evaluate:evaluate", ("evaluate", "model", "report"), "eval"),
-    StageSpec("report", "termadapt.pipeline:render_report", ("report",), "report/report.html"),
+    StageSpec("terms", "termadapt.text.terms:build_terms", ("dictionary", "sentences", "seed"), "terms.jsonl",
+              "termadapt.text.terms:input_files"),
+    StageSpec("sentences", "termadapt.text.sentences:build_utterances", ("sentences", "seed"), "utterances.jsonl",
+              "termadapt.text.sentences:input_files"),
+    StageSpec("synth", "termadapt.speech.synth:synthesize", ("synth", "seed"), "synth.jsonl"),
+    StageSpec("dataset", "termadapt.dataset:build_dataset", ("dataset",), "dataset", "termadapt.dataset:input_files"),
+    # evaluate: early stopping ranks checkpoints by its budget, decoded with its settings
+    StageSpec("train", "termadapt.training:train", ("model", "train", "evaluate", "seed"), "model"),
+    StageSpec("merge", "termadapt.merging:merge", ("merge", "evaluate"), "merged"),
+    StageSpec("evaluate", "termadapt.evaluate:evaluate", ("evaluate", "model", "report"), "report/report.json"),
+    StageSpec("report", "termadapt.report:render", ("report",), "report/report.html"),
 )
 STAGE_NAMES = tuple(s.name for s in STAGES)
 
 
-def _external_files(recipe: Recipe, stage: str) -> list[Path]:
-    """Files outside the run dir that a stage reads (their content is part of its key)."""
-    general = recipe.sentences.general_sentences
-    general_file = recipe.path(general) if general else REPO_DATA_DIR / "general-ja.txt"
-    if stage == "terms":  # homophones are also looked up in the general sentences
-        return [recipe.path(p) for p in recipe.dictionary.paths] + [general_file]
-    if stage == "sentences":
-        files = [recipe.path(p) for p in recipe.sentences.template_files]
-        files += [REPO_DATA_DIR / "templates" / f"{d}.txt" for d in recipe.sentences.domains]
-        return files + [general_file]
-    if stage == "dataset":
-        return [recipe.path(p) for p in recipe.dataset.eval_imports + recipe.dataset.replay_imports]
-    return []
+def _resolve(target: str) -> Callable[..., Any]:
+    module_name, func_name = target.split(":")
+    return getattr(importlib.import_module(module_name), func_name)
 
 
 def _fingerprint(path: Path) -> str:
@@ -91,7 +88,7 @@ def stage_key(recipe: Recipe, spec: StageSpec, previous_key: str) -> str:
     for section in spec.sections:
         value = getattr(recipe, section)
         parts.append(json.dumps(asdict(value) if hasattr(value, "__dataclass_fields__") else value, sort_keys=True))
-    for path in _external_files(recipe, spec.name):
+    for path in _resolve(spec.inputs)(recipe) if spec.inputs else []:
         parts.append(f"{path.name}:{_fingerprint(path)}")
     return sha256_text(*parts)
 
@@ -137,9 +134,32 @@ def stage_is_current(recipe: Recipe, run_dir: Path, name: str) -> bool:
     return next(_is_done(run_dir, spec, key) for spec, key in _chained_keys(recipe) if spec.name == name)
 
 
-def _resolve(target: str) -> Callable[[Recipe, Path], Any]:
-    module_name, func_name = target.split(":")
-    return getattr(importlib.import_module(module_name), func_name)
+def _record(run_dir: Path, spec: StageSpec, key: str, seconds: float) -> None:
+    """Mark a stage finished with ``key`` (written only after it succeeded)."""
+    atomic_write_text(
+        _marker(run_dir, spec.name),
+        json.dumps({"key": key, "seconds": round(seconds, 2), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}),
+    )
+
+
+def run_stage(recipe: Recipe, run_dir: Path, name: str, call: Callable[[], Any] | None = None) -> Any:
+    """Run one stage as its CLI command does, and mark it finished for later stages and build-and-train.
+
+    Args:
+        recipe: The recipe.
+        run_dir: The run directory.
+        name: The stage.
+        call: Runs the stage (the CLI passes its own options); default ``target(recipe, run_dir)``.
+
+    Returns:
+        What the stage returned.
+    """
+    spec, key = next((s, k) for s, k in _chained_keys(recipe) if s.name == select_stages(name, name)[0].name)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    result = call() if call is not None else _resolve(spec.target)(recipe, run_dir)
+    _record(run_dir, spec, key, time.perf_counter() - started)
+    return result
 
 
 def _stage_enabled(recipe: Recipe, spec: StageSpec) -> bool:
@@ -181,27 +201,10 @@ def run_pipeline(
         started = time.perf_counter()
         _resolve(spec.target)(recipe, run_dir)
         seconds = time.perf_counter() - started
-        atomic_write_text(
-            _marker(run_dir, spec.name),
-            json.dumps({"key": key, "seconds": round(seconds, 2), "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}),
-        )
+        _record(run_dir, spec, key, seconds)
         log(f"[{spec.name}] done in {seconds:.1f} s")
         results.append({"name": spec.name, "status": "ran", "seconds": seconds})
     return {"stages": results, "run_dir": str(run_dir)}
-
-
-def render_report(recipe: Recipe, run_dir: Path) -> Path:
-    """The report stage: re-render ``report/`` from ``report/report.json`` in the recipe's formats."""
-    from .report import write_report
-
-    if not (run_dir / "report" / "report.json").is_file():
-        raise TermadaptError(f"{run_dir / 'report' / 'report.json'} is missing — run the evaluate stage first (--from evaluate)")
-    return write_report(run_dir, formats=recipe.report.formats, embed_audio=recipe.report.embed_audio,
-                        max_listed=recipe.report.max_regressions_listed)
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f}%"
 
 
 def summarize(run_dir: Path) -> tuple[list[str], bool | None]:
@@ -210,35 +213,10 @@ def summarize(run_dir: Path) -> tuple[list[str], bool | None]:
     Returns:
         (lines, budget_ok) — budget_ok is None when there is no report yet.
     """
-    report = run_dir / "report" / "report.json"
-    if not report.is_file():
+    from .report.schema import load_report
+    from .report.summary import console_lines
+
+    if not (run_dir / "report" / "report.json").is_file():
         return [f"run directory: {run_dir}"], None
-    data = json.loads(report.read_text(encoding="utf-8"))
-    budget = data.get("budget", {})
-    delivered = budget.get("condition") or "adapted"
-    lines = []
-    for s in data.get("sets", []):
-        by = {c["condition"]: c for c in s.get("conditions", [])}
-        base, final = by.get("base"), by.get(delivered)
-        if not base or not final:
-            continue
-        if s.get("role") == "terms":
-            lines.append(f"{s['name']}: term recall {_pct(base.get('term_recall'))} (base) → "
-                         f"{_pct(final.get('term_recall'))} ({delivered}), {s['clips']} clips of held-out voices")
-        else:
-            delta = final.get("cer_delta")
-            change = "n/a" if delta is None else f"{100 * delta:+.1f} points"
-            lines.append(f"{s['name']}: CER {_pct(base.get('cer'))} → {_pct(final.get('cer'))} ({change}), "
-                         f"invented terms {final.get('invented_terms', 0)}, homophone swaps {final.get('homophone_swaps', 0)}")
-    ok = bool(budget.get("ok", True))
-    lines.append("forgetting budget: " + ("kept" if ok else "BROKEN — " + "; ".join(
-        c.get("message", "") for c in budget.get("checks", []) if not c.get("ok", True))))
-    lines.append(f"report: {run_dir / 'report' / 'report.html'}")
-    model = run_dir / "merged" if (run_dir / "merged").is_dir() else run_dir / "model"
-    lines.append(f"model: {model}")
-    return lines, ok
-
-
-def stage_names() -> Sequence[str]:
-    """Names of all stages in order."""
-    return STAGE_NAMES
+    report = load_report(run_dir / "report" / "report.json")
+    return console_lines(report, run_dir), report.budget.ok

@@ -1,8 +1,10 @@
-"""Typed records handed between pipeline stages, and their JSONL manifests.
+"""Typed records handed between pipeline stages, their JSONL manifests, and the run layout.
 
 Each stage reads the previous stage's manifest from the run directory and writes its own:
 ``terms.jsonl`` (:class:`TermEntry`) → ``utterances.jsonl`` (:class:`Utterance`) →
-``synth.jsonl`` (:class:`Clip`) → ``dataset/`` → ``model/`` → ``eval/`` → ``report/``.
+``synth.jsonl`` (:class:`Clip`) → ``dataset/`` → ``model/`` → ``merged/`` →
+``report/report.json`` → ``report/*.{md,html,csv}``. The names of every file and folder of
+a run directory are defined here once (docs/design.md, "The run directory").
 Manifests are written atomically (temporary file, then rename), so an interrupted stage
 never leaves a half-written manifest behind.
 """
@@ -20,11 +22,26 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 __all__ = [
+    "TERMS_FILE",
+    "USER_DICT_DIR",
+    "UTTERANCES_FILE",
+    "VOICES_FILE",
+    "SYNTH_FILE",
+    "DATASET_DIR",
+    "ENCODER_CACHE_DIR",
+    "CHECKPOINTS_DIR",
+    "MODEL_DIR",
+    "MERGED_DIR",
+    "HYPOTHESES_DIR",
+    "EVAL_DIR",
+    "REPORT_DIR",
+    "RESOLVED_RECIPE",
     "TermEntry",
     "Utterance",
     "Clip",
     "write_jsonl",
     "read_jsonl",
+    "iter_jsonl",
     "atomic_write_text",
     "atomic_write_bytes",
     "sha256_file",
@@ -32,6 +49,22 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+
+# The run directory, one name per output (docs/design.md, "The run directory").
+TERMS_FILE = "terms.jsonl"  # terms stage: TermEntry rows
+USER_DICT_DIR = "userdict"  # terms stage: OpenJTalk user dictionary (user.csv, user.dic)
+UTTERANCES_FILE = "utterances.jsonl"  # sentences stage: Utterance rows
+VOICES_FILE = "voices.json"  # synth stage: the voice plan
+SYNTH_FILE = "synth.jsonl"  # synth stage: Clip rows
+DATASET_DIR = "dataset"  # dataset stage: datasets.DatasetDict
+ENCODER_CACHE_DIR = "encoder_cache"  # train stage: stored frozen-encoder outputs
+CHECKPOINTS_DIR = "checkpoints"  # train stage: resumable Trainer checkpoints
+MODEL_DIR = "model"  # train stage: the adapted model
+MERGED_DIR = "merged"  # merge stage: the merged model (+ merge_curve.json)
+HYPOTHESES_DIR = "hypotheses"  # every decode: cached transcripts, one file per model
+EVAL_DIR = "eval"  # evaluate stage: audio of regressed clips
+REPORT_DIR = "report"  # evaluate stage: report.json; report stage: md, html, csv
+RESOLVED_RECIPE = "config.resolved.toml"  # every stage: the recipe it ran with
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from termadapt.config import Recipe, field_docs, load_recipe, recipe_from_dict, save_resolved, to_toml
+from termadapt.config import SHIPPED_DIR, Recipe, field_docs, load_recipe, recipe_from_dict, save_resolved, to_toml
 from termadapt.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -31,11 +31,25 @@ def test_shipped_recipe_loads_and_its_files_exist(path):
     assert recipe.dictionary.paths
     for p in recipe.dictionary.paths:
         resolved = recipe.path(p)
-        assert resolved.is_file() and resolved.parent == (ROOT / "dictionaries").resolve()
+        assert p.startswith("shipped:") and resolved.is_file() and resolved.parent == SHIPPED_DIR
     # Every key written in the file is a real field (the loader rejects unknown ones), and the
     # file sets the sentence sizes explicitly rather than relying on defaults.
     data = tomllib.loads(path.read_text(encoding="utf-8"))
     assert {"templates_per_term", "test_templates_per_term"} <= set(data["sentences"])
+
+
+def test_shipped_paths_and_moved_keys(tmp_path):
+    recipe = recipe_from_dict({"dictionary": {"paths": ["shipped:demo-product.csv", "own.csv"]}}, str(tmp_path / "r.toml"))
+    assert recipe.path("shipped:demo-product.csv") == SHIPPED_DIR / "demo-product.csv"
+    assert recipe.path("own.csv") == (tmp_path / "own.csv").resolve()
+    assert recipe.general_sentences_path() == SHIPPED_DIR / "general-ja.txt"
+    # the resolved recipe keeps shipped names portable and makes the user's paths absolute
+    text = to_toml(recipe)
+    assert f'paths = ["shipped:demo-product.csv", "{(tmp_path / "own.csv").resolve()}"]' in text
+    for key, where in (({"train": {"cer_weight": 10.0}}, "forgetting budget"),
+                       ({"merge": {"max_new_tokens": 64}}, "evaluate.max_new_tokens")):
+        with pytest.raises(ConfigError, match=f"is no longer a recipe key — .*{where}"):
+            recipe_from_dict(key)
 
 
 def test_quickstart_is_sized_for_a_cpu():

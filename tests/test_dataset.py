@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from synth_helpers import make_run
 
-from termadapt.dataset import SPLITS, build_dataset, decode_audio, load_dataset_dict
+from termadapt.audio import decode_cell
+from termadapt.dataset import SPLITS, build_dataset, open_dataset, split_rows, undecoded
 from termadapt.errors import TermadaptError
 from termadapt.records import Clip, read_jsonl, write_jsonl
-from termadapt.synth import synthesize
+from termadapt.speech.synth import synthesize
 
 CONTRACT_COLUMNS = {"audio", "text", "kind", "voice", "held_out", "terms", "utterance_id", "homophone_of",
                     "decides", "duration"}
@@ -26,7 +27,7 @@ def test_dataset_splits_columns_and_voices(tmp_path):
     raw = datasets.load_from_disk(str(out))
     assert tuple(raw) == SPLITS
     assert raw["train"].features["audio"] == datasets.Audio(sampling_rate=16000)
-    dd = load_dataset_dict(out)
+    dd = {name: undecoded(open_dataset(run, "a test"), name) for name in SPLITS}
     for split in SPLITS:
         assert CONTRACT_COLUMNS <= set(dd[split].column_names)
     kinds = {s: sorted(set(dd[s]["kind"])) for s in SPLITS}
@@ -39,8 +40,12 @@ def test_dataset_splits_columns_and_voices(tmp_path):
     row = dd["train"].filter(lambda r: r["utterance_id"] == "h1")[0]
     assert row["homophone_of"] == "動悸" and row["decides"] == 1 and row["terms"] == []
     assert dd["general"].filter(lambda r: r["utterance_id"] == "x2")[0]["decides"] == -1
-    wav = decode_audio(dd["test_terms"][0]["audio"])
+    wav = decode_cell(dd["test_terms"][0]["audio"])
     assert wav.dtype == np.float32 and abs(len(wav) / 16000 - dd["test_terms"][0]["duration"]) < 0.01
+    # the rows every later stage reads: contract columns, defaults filled, each clip keyed by content
+    rows = split_rows(dd["train"])
+    assert len(rows) == 6 and all(len(r["key"]) == 24 and isinstance(r["decides"], int) for r in rows)
+    assert len({r["key"] for r in rows}) == 6
     stats = json.loads((out / "stats.json").read_text())
     assert stats["splits"]["train"]["clips"] == 6 and stats["clips_per_term"]["痙攣"] == {"train": 2, "test_terms": 1}
     assert stats["hours"] > 0 and stats["voice_plan"]["fallback_used"] is False
@@ -62,3 +67,5 @@ def test_missing_manifest_is_one_clear_error(tmp_path):
     recipe, run, _ = make_run(tmp_path)
     with pytest.raises(TermadaptError, match="run `termadapt synth"):
         build_dataset(recipe, run)
+    with pytest.raises(TermadaptError, match="no dataset for training — run `termadapt dataset RECIPE`"):
+        open_dataset(run, "training")

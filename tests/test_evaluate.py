@@ -1,4 +1,4 @@
-"""Evaluation stage with the tiny model on a tiny synthesized DatasetDict (fast tests)."""
+"""Evaluation stage (and the report stage rendering it) with the tiny model on a tiny DatasetDict."""
 
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def make_recipe(base: str | Path, **evaluate):
 def test_load_eval_sets(tiny_run) -> None:
     from termadapt.evaluate import load_eval_sets
 
-    sets = load_eval_sets(tiny_run / "dataset")
+    sets = load_eval_sets(tiny_run)
     assert set(sets) == {"test_terms", "general"}
     clip = sets["general"][2]
     assert clip.kind == "homophone" and clip.homophone_of == "動悸" and clip.decides == 1
@@ -110,6 +110,7 @@ def test_evaluate_end_to_end_and_cache(tiny_run, tiny_model_dir, monkeypatch) ->
     from transformers import WhisperForConditionalGeneration
 
     from termadapt.evaluate import evaluate
+    from termadapt.report import render
     from termadapt.report.schema import load_report
 
     calls = {"n": 0}
@@ -122,9 +123,13 @@ def test_evaluate_end_to_end_and_cache(tiny_run, tiny_model_dir, monkeypatch) ->
     monkeypatch.setattr(WhisperForConditionalGeneration, "generate", counting)
     recipe = make_recipe(tiny_model_dir, min_term_recall=0.0, max_general_cer_increase=1e6,
                          max_invented_terms=100, max_homophone_swaps=100)
-    out = evaluate(recipe, tiny_run, progress=False)
+    path = evaluate(recipe, tiny_run, progress=False)
+    out = path.parent
     assert calls["n"] > 0
-    rep = load_report(out / "report.json")
+    # The evaluate stage writes report.json only; the report stage renders it.
+    assert path.name == "report.json" and not (out / "report.md").exists() and not (out / "report.html").exists()
+    render(recipe, tiny_run)
+    rep = load_report(path)
     names = rep.condition_names()
     assert names[:3] == ["base", "prompt", "adapted"]
     merged = next(c for c in rep.conditions if c.name == "merged")
@@ -159,9 +164,8 @@ def test_evaluate_end_to_end_and_cache(tiny_run, tiny_model_dir, monkeypatch) ->
         assert (tiny_run / r.audio).is_file()
     # Second run: everything comes from the cache.
     calls["n"] = 0
-    out2 = evaluate(recipe, tiny_run, progress=False)
+    rep2 = load_report(evaluate(recipe, tiny_run, progress=False))
     assert calls["n"] == 0
-    rep2 = load_report(out2 / "report.json")
     assert rep2.timing["decoded"] == 0 and rep2.timing["cached"] == 3 * len(ROWS)
     assert [u.hyps for u in rep2.utterances] == [u.hyps for u in rep.utterances]
 
@@ -180,7 +184,7 @@ def test_changed_model_is_decoded_again(tiny_run, tiny_model_dir, tmp_path) -> N
         m.model.decoder.embed_tokens.weight.mul_(1.5)
     m.save_pretrained(run / "model")
     recipe = make_recipe(tiny_model_dir, conditions=["base", "adapted"])
-    rep = load_report(evaluate(recipe, run, progress=False) / "report.json")
+    rep = load_report(evaluate(recipe, run, progress=False))
     assert rep.timing["decoded"] == len(ROWS)  # only the changed adapted model; base is cached
 
 
@@ -198,7 +202,7 @@ def test_budget_broken_exits_3(tiny_run, tiny_model_dir, tmp_path) -> None:
         "min_term_recall = 1.0\n", encoding="utf-8")
     result = CliRunner().invoke(app, ["evaluate", str(recipe)])
     assert result.exit_code == 3, result.output
-    assert "forgetting budget broken by adapted" in result.output and "term_recall" in result.output
+    assert "forgetting budget: BROKEN by adapted" in result.output and "BROKEN test_terms: term recall" in result.output
     assert "Traceback" not in result.output
     md = (run / "report" / "report.md").read_text(encoding="utf-8")
     assert "BROKEN" in md and "more templates" in md
@@ -222,7 +226,7 @@ def test_missing_dataset_is_one_line_error(tmp_path, tiny_model_dir) -> None:
 
 
 def test_prompt_keeps_within_limit(tiny_model) -> None:
-    from termadapt.evaluate_decode import PROMPT_TOKEN_LIMIT, build_term_prompt
+    from termadapt.decoding.core import PROMPT_TOKEN_LIMIT, build_term_prompt
 
     _, processor = tiny_model
     terms = [f"専門用語{i}番目の長い名前" for i in range(200)]
@@ -272,7 +276,7 @@ def test_real_base_against_itself_and_a_damaged_copy(real_base, tmp_path, ja_spe
     damaged.save_pretrained(run / "model")
     result = CliRunner().invoke(app, ["evaluate", str(recipe)])
     assert result.exit_code == 3, result.output
-    assert "general_cer" in result.output
+    assert "BROKEN general: CER +" in result.output
     rep = load_report(run / "report" / "report.json")
     assert rep.timing["decoded"] == len(ROWS)  # base hypotheses came from the cache
     a = rep.set_named("general").get("adapted")

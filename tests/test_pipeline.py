@@ -38,10 +38,11 @@ def fake_stages(monkeypatch):
     specs = []
     for spec in pipeline.STAGES:
         fn = _make_stage(spec.name, spec.output)
-        specs.append(pipeline.StageSpec(spec.name, f"fake:{spec.name}", spec.sections, spec.output))
+        specs.append(pipeline.StageSpec(spec.name, f"fake:{spec.name}", spec.sections, spec.output, spec.inputs))
         monkeypatch.setitem(FAKE, spec.name, fn)
     monkeypatch.setattr(pipeline, "STAGES", tuple(specs))
-    monkeypatch.setattr(pipeline, "_resolve", lambda target: FAKE[target.split(":")[1]])
+    real = pipeline._resolve  # the stages' own input_files stay real: they decide the keys
+    monkeypatch.setattr(pipeline, "_resolve", lambda target: FAKE[target[5:]] if target.startswith("fake:") else real(target))
     return specs
 
 

@@ -12,26 +12,14 @@ from ._app import EXIT_BUDGET_BROKEN, app, command  # noqa: F401
 __all__ = ["evaluate", "report"]
 
 
-def _verdict(report_dir: Path) -> int:
-    """Print the budget verdict of ``report_dir/report.json``; return the exit code."""
-    from ..report.schema import load_report
+def _print_summary(run_dir: Path) -> bool:
+    """Print the end-of-run lines of ``run_dir/report/report.json``; return whether the budget held."""
+    from ..pipeline import summarize
 
-    rep = load_report(report_dir / "report.json")
-    typer.echo(f"report: {report_dir / 'report.html'}")
-    budget = rep.budget
-    if not budget.condition:
-        typer.echo("budget: nothing to check (no adapted or merged model evaluated)")
-        return 0
-    for check in budget.checks:
-        typer.echo(f"  {'ok    ' if check.ok else 'BROKEN'} {check.message}")
-    if budget.ok:
-        typer.echo(f"budget: kept by {budget.condition}")
-        return 0
-    broken = ", ".join(c.name for c in budget.checks if not c.ok)
-    typer.echo(f"error: forgetting budget broken by {budget.condition} ({broken}); see {report_dir / 'report.md'}", err=True)
-    for advice in budget.advice:
-        typer.echo(f"  try: {advice}", err=True)
-    return EXIT_BUDGET_BROKEN
+    lines, ok = summarize(run_dir)
+    for line in lines:
+        typer.echo(line)
+    return ok is not False
 
 
 @command("evaluate")
@@ -41,18 +29,20 @@ def evaluate(
 ) -> None:
     """Transcribe the held-out sets with base, prompted base, adapted and merged models; write the report.
 
-    Reads RUN_DIR/dataset, model/, merged/; writes eval/ (cached hypotheses) and report/
-    (report.json, report.md, report.html, hypotheses.csv). Re-runs reuse cached hypotheses.
+    Reads RUN_DIR/dataset, model/, merged/; writes report/report.json (the evaluate stage)
+    and renders report.md, report.html and hypotheses.csv from it (the report stage).
+    Transcripts are cached in RUN_DIR/hypotheses: re-runs decode nothing.
     Exits with code 3 when the forgetting budget ([evaluate] in the recipe) is broken.
     """
     from ..config import load_recipe
-    from ..evaluate import evaluate as run_evaluate
+    from ..pipeline import run_stage
 
     rec = load_recipe(recipe)
-    out = run_evaluate(rec, rec.resolved_run_dir(run_dir))
-    code = _verdict(out)
-    if code:
-        raise typer.Exit(code)
+    out = rec.resolved_run_dir(run_dir)
+    run_stage(rec, out, "evaluate")
+    run_stage(rec, out, "report")
+    if not _print_summary(out):
+        raise typer.Exit(EXIT_BUDGET_BROKEN)
 
 
 @command("report")
@@ -64,5 +54,5 @@ def report(
     """Re-render report.md, report.html and hypotheses.csv from RUN_DIR/report/report.json (no model needed)."""
     from ..report import write_report
 
-    out = write_report(run_dir, embed_audio=not no_audio, max_listed=max_listed)
-    _verdict(out)  # re-rendering is not a gate: only `evaluate` exits 3 on a broken budget
+    write_report(run_dir, embed_audio=not no_audio, max_listed=max_listed)
+    _print_summary(run_dir)  # re-rendering is not a gate: only `evaluate` exits 3 on a broken budget

@@ -32,7 +32,7 @@ def merge_command(
     merged/merge_curve.json. Rerunning reuses the cached transcripts.
     """
     from ..config import Recipe, load_recipe
-    from ..merge import merge
+    from ..merging import merge
 
     src = Path(source)
     adapted_dir: Path | None = None
@@ -53,7 +53,14 @@ def merge_command(
     if base:
         recipe = dataclasses.replace(recipe, model=dataclasses.replace(recipe.model, base=base))
 
-    result = merge(recipe, run, alpha, adapted_dir=adapted_dir, out_dir=out, progress=lambda m: typer.echo(m, err=True))
+    call = lambda: merge(recipe, run, alpha, adapted_dir=adapted_dir, out_dir=out,  # noqa: E731
+                         progress=lambda m: typer.echo(m, err=True))
+    if adapted_dir is None and alpha is None and base is None and out is None:  # the recipe's own merge stage
+        from ..pipeline import run_stage
+
+        result = run_stage(recipe, run, "merge", call)
+    else:
+        result = call()
     import json
 
     info = json.loads((result / "merge.json").read_text(encoding="utf-8"))

@@ -23,7 +23,7 @@ def transcribe(
     fmt: str = typer.Option("txt", "--format", "-f", help="Output format: txt, srt or json."),
     num_beams: int = typer.Option(1, "--beams", help="Beam size (1 = greedy)."),
     max_tokens: int = typer.Option(0, "--max-tokens", help="Cap on tokens per 30 s window (0 = model limit, 448)."),
-    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Conversion cache (default $TERMADAPT_CACHE or ~/.cache/termadapt)."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache root (default $TERMADAPT_CACHE, else $XDG_CACHE_HOME/termadapt, else ~/.cache/termadapt)."),
 ) -> None:
     """Transcribe audio files and print the text (or timed segments) to stdout."""
     from ..errors import TermadaptError
@@ -31,8 +31,8 @@ def transcribe(
     if fmt not in _FORMATS:
         raise TermadaptError(f"--format {fmt!r}: choose one of {', '.join(_FORMATS)}")
     from ..models import resolve_model
-    from ..transcribe import format_json, format_srt, format_txt, load_audio
-    from ..transcribe import transcribe as run
+    from ..decoding.transcribe import format_json, format_srt, format_txt, load_audio
+    from ..decoding.transcribe import transcribe as run
 
     clips = [(path, load_audio(path)) for path in audio]  # fail on a bad file before loading the model
     whisper, processor = resolve_model(model, cache_dir=cache_dir)
@@ -58,7 +58,7 @@ def export(
     out: Path = typer.Option(..., "--out", "-o", help="Output .pt file (openai) or directory (ct2)."),
     quantization: Optional[str] = typer.Option(None, "--quantization", "-q", help="openai: float32 (default) or float16; ct2: float16 (default), float32, bfloat16, int8, int8_float16, ..."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output directory (ct2)."),
-    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Conversion cache (default $TERMADAPT_CACHE or ~/.cache/termadapt)."),
+    cache_dir: Optional[Path] = typer.Option(None, "--cache-dir", help="Cache root (default $TERMADAPT_CACHE, else $XDG_CACHE_HOME/termadapt, else ~/.cache/termadapt)."),
 ) -> None:
     """Export a model to openai-whisper or faster-whisper (CTranslate2) format."""
     from ..models.export import export_model

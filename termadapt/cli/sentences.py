@@ -1,4 +1,4 @@
-"""CLI command ``termadapt sentences``: preview label text and TTS text side by side."""
+"""CLI command ``termadapt sentences``: the sentences stage, with label text and TTS text side by side."""
 
 from __future__ import annotations
 
@@ -24,14 +24,16 @@ def sentences(
         help="Show only these kinds (repeatable): term, term_alone, term_context, homophone, general.",
     ),
     limit: int = typer.Option(40, "--limit", "-n", help="Rows to show (0 = all)."),
-    run_dir: Optional[Path] = typer.Option(
-        None, "--run-dir", help="Use terms.jsonl from this run directory (default: the recipe's run_dir, "
-        "else read the dictionaries in memory)."),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Run directory (default: the recipe's run_dir)."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Write nothing: plan in memory (terms from the run when current, else from the "
+        "dictionaries)."),
 ) -> None:
-    """Preview the sentences later stages will speak: label text and TTS text side by side.
+    """The sentences stage: terms.jsonl → utterances.jsonl, shown as label text and TTS text side by side.
 
-    Nothing is written. Counts per split and kind, and warnings (general sentences that
-    contain a term, terms whose homophones have no guard sentence), follow the table.
+    Counts per split and kind, and warnings (general sentences that contain a term, terms
+    whose homophones have no guard sentence), follow the table. Needs the terms stage
+    first (`termadapt terms RECIPE`), unless --dry-run.
     """
     from rich.console import Console
     from rich.table import Table
@@ -39,7 +41,9 @@ def sentences(
 
     from ..config import load_recipe
     from ..errors import TermadaptError
-    from ..sentences import count_table, preview
+    from ..pipeline import run_stage, stage_is_current
+    from ..records import TERMS_FILE, UTTERANCES_FILE, TermEntry, Utterance, read_jsonl
+    from ..text.sentences import SentencePlan, count_table, preview
 
     if split not in _SPLITS:
         raise TermadaptError(f"--split {split!r}: choose one of {', '.join(_SPLITS)}")
@@ -47,7 +51,16 @@ def sentences(
     if bad:
         raise TermadaptError(f"--kind {bad[0]!r}: choose from {', '.join(_KINDS)}")
     rec = load_recipe(recipe)
-    plan = preview(rec, rec.resolved_run_dir(run_dir))
+    run = rec.resolved_run_dir(run_dir)
+    current = (run / TERMS_FILE).is_file() and stage_is_current(rec, run, "terms")
+    if dry_run:
+        plan = preview(rec, read_jsonl(run / TERMS_FILE, TermEntry) if current else None)
+    else:
+        if not current:
+            raise TermadaptError(f"{run / TERMS_FILE}: missing or older than the recipe's dictionaries — run "
+                                 "`termadapt terms RECIPE` first (or preview with --dry-run)")
+        run_stage(rec, run, "sentences")
+        plan = SentencePlan(read_jsonl(run / UTTERANCES_FILE, Utterance))
     rows = [u for u in plan.utterances
             if (split == "all" or u.split == split) and (not kind or u.kind in kind)]
     shown = rows if limit <= 0 else rows[:limit]

@@ -1,4 +1,4 @@
-"""CLI commands ``termadapt voices``, ``termadapt synth`` and ``termadapt build-dataset``."""
+"""CLI commands ``termadapt voices``, ``termadapt synth`` and ``termadapt dataset`` (alias ``build-dataset``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 
 from ._app import app, command  # noqa: F401
 
-__all__ = ["voices", "synth", "build_dataset"]
+__all__ = ["voices", "synth", "dataset"]
 
 
 @command("voices")
@@ -26,7 +26,7 @@ def voices(
     rec = None
     if recipe is not None:
         from ..config import load_recipe
-        from ..synth import engine_options
+        from ..speech.synth import engine_options
 
         rec = load_recipe(recipe)
         options = engine_options(rec, rec.resolved_run_dir())
@@ -48,7 +48,7 @@ def voices(
     console.print(table)
     console.print("Voice spec: engine:voice?knob=value&knob=value, e.g. openjtalk:mei_normal?speed=0.9&half_tone=-2")
     if rec is not None:
-        from ..voices import plan_voices
+        from ..speech.voices import plan_voices
 
         plan = plan_voices(rec.synth, options)
         console.print(f"training voices: {', '.join(map(str, plan.train))}")
@@ -68,22 +68,37 @@ def synth(
     Finished clips live in a shared cache, so an interrupted run resumes where it stopped.
     """
     from ..config import load_recipe
-    from ..synth import synthesize
+    from ..pipeline import run_stage
+    from ..speech.synth import synthesize
 
     rec = load_recipe(recipe)
-    out = synthesize(rec, rec.resolved_run_dir(run_dir), workers=workers)
+    run = rec.resolved_run_dir(run_dir)
+    out = run_stage(rec, run, "synth", lambda: synthesize(rec, run, workers=workers))
     typer.echo(f"wrote {out}")
 
 
-@command("build-dataset")
-def build_dataset(
+def _dataset(recipe: Path, run_dir: Optional[Path]) -> None:
+    from ..config import load_recipe
+    from ..pipeline import run_stage
+
+    rec = load_recipe(recipe)
+    out = run_stage(rec, rec.resolved_run_dir(run_dir), "dataset")
+    typer.echo(f"wrote {out}")
+
+
+@command("dataset")
+def dataset(
     recipe: Path = typer.Argument(..., help="Recipe (.toml)."),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Run directory (default: the recipe's run_dir)."),
 ) -> None:
     """Turn synth.jsonl (+ imported real speech) into the run's DatasetDict in dataset/."""
-    from ..config import load_recipe
-    from ..dataset import build_dataset as build
+    _dataset(recipe, run_dir)
 
-    rec = load_recipe(recipe)
-    out = build(rec, rec.resolved_run_dir(run_dir))
-    typer.echo(f"wrote {out}")
+
+@command("build-dataset", hidden=True)
+def build_dataset_alias(
+    recipe: Path = typer.Argument(..., help="Recipe (.toml)."),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Run directory (default: the recipe's run_dir)."),
+) -> None:
+    """Alias of `termadapt dataset` (its earlier name)."""
+    _dataset(recipe, run_dir)

@@ -1,6 +1,7 @@
-"""CLI commands for term dictionaries: ``validate`` and ``readings``.
+"""CLI commands for term dictionaries: ``validate``, ``readings`` and the ``terms`` stage.
 
-Thin wrappers over :mod:`termadapt.dictionary` and :mod:`termadapt.readings`.
+Thin wrappers over :mod:`termadapt.text`. A dictionary argument may be ``shipped:NAME``
+(``shipped:demo-product.csv``, ``shipped:medical-ja.csv``): the files shipped with termadapt.
 """
 
 from __future__ import annotations
@@ -8,18 +9,26 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
+from typing import Optional
 
 import typer
 
 from ._app import EXIT_USER_ERROR, app, command  # noqa: F401
 
-__all__ = ["validate", "readings"]
+__all__ = ["validate", "readings", "terms"]
+
+
+def _paths(values: list[str]) -> list[Path]:
+    from ..config import resolve_path
+
+    return [resolve_path(v) for v in values]
 
 
 @command("validate")
 def validate(
-    dictionaries: list[Path] = typer.Argument(
-        ..., metavar="DICT", help="Term dictionaries to check (CSV or TSV; UTF-8, UTF-8 with BOM or Shift_JIS)."
+    dictionaries: list[str] = typer.Argument(
+        ..., metavar="DICT",
+        help="Term dictionaries to check (CSV or TSV; UTF-8, UTF-8 with BOM or Shift_JIS), or shipped:NAME.",
     ),
     encoding: str = typer.Option("auto", help="File encoding: auto, utf-8, utf-8-sig, cp932 or shift_jis."),
     strict: bool = typer.Option(False, "--strict", help="Exit non-zero on warnings too."),
@@ -35,11 +44,12 @@ def validate(
     columns target, reading, category, context (`|`-separated sentences containing the
     target) and weight.
     """
-    from ..dictionary import check_dictionaries, check_dictionary
+    from ..text.dictionary import check_dictionaries, check_dictionary
 
     failed = False
     warned = False
-    for path in dictionaries:
+    paths = _paths(dictionaries)
+    for path in paths:
         result = check_dictionary(path, encoding)
         for warning in result.warnings:
             typer.echo(f"warning: {warning}")
@@ -51,9 +61,9 @@ def validate(
             typer.echo(f"{path}: INVALID — {len(result.errors)} error(s), {len(result.warnings)} warning(s)")
         else:
             typer.echo(f"{path}: ok — {len(result.entries)} entries, {len(result.warnings)} warning(s)")
-    if len(dictionaries) > 1 and not failed:
+    if len(paths) > 1 and not failed:
         # conflicts between files (the same target read differently) only show up together
-        combined = check_dictionaries(dictionaries, encoding)
+        combined = check_dictionaries(paths, encoding)
         cross = [e for e in combined.errors]
         for error in cross:
             typer.echo(f"error: {error}", err=True)
@@ -74,7 +84,7 @@ def _csv_text(entries) -> str:
 
 @command("readings")
 def readings(
-    dictionary: list[Path] = typer.Argument(..., metavar="DICT", help="Term dictionaries (CSV or TSV)."),
+    dictionary: list[str] = typer.Argument(..., metavar="DICT", help="Term dictionaries (CSV or TSV), or shipped:NAME."),
     write: Path = typer.Option(
         None, "--write", metavar="OUT.csv",
         help="Also write a copy with every reading filled in (header format, UTF-8) for review.",
@@ -95,19 +105,19 @@ def readings(
     from rich.console import Console
     from rich.table import Table
 
-    from ..config import REPO_DATA_DIR
-    from ..dictionary import load_dictionaries
-    from ..readings import fill_readings, find_homophones, load_corpus
+    from ..config import Recipe
     from ..records import atomic_write_text
+    from ..text.dictionary import load_dictionaries
+    from ..text.homophones import find_homophones
+    from ..text.readings import fill_readings
+    from ..text.templates import load_general_sentences
 
-    result = load_dictionaries(dictionary, encoding)
+    result = load_dictionaries(_paths(dictionary), encoding)
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
     entries = fill_readings(result.entries)
     if homophones:
-        corpus_file = REPO_DATA_DIR / "general-ja.txt"
-        corpus = load_corpus(corpus_file) if corpus_file.is_file() else []
-        entries = find_homophones(entries, corpus)
+        entries = find_homophones(entries, load_general_sentences(Recipe().general_sentences_path()))
     table = Table(show_lines=False)
     for name in ("target", "reading", "source", "homophones"):
         table.add_column(name)
@@ -119,3 +129,17 @@ def readings(
     if write is not None:
         atomic_write_text(write, _csv_text(entries))
         typer.echo(f"wrote {write}")
+
+
+@command("terms")
+def terms(
+    recipe: Path = typer.Argument(..., help="Recipe (.toml), e.g. recipes/quickstart-ja.toml."),
+    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Run directory (default: the recipe's run_dir)."),
+) -> None:
+    """The terms stage: the recipe's dictionaries → readings, homophones, user dictionary → terms.jsonl."""
+    from ..config import load_recipe
+    from ..pipeline import run_stage
+
+    rec = load_recipe(recipe)
+    out = run_stage(rec, rec.resolved_run_dir(run_dir), "terms")
+    typer.echo(f"wrote {out}")

@@ -26,8 +26,10 @@ def train(
     last checkpoint. Multi-GPU: `torchrun --nproc_per_node N --no-python termadapt train RECIPE`.
     """
     from ..config import load_recipe
-    from ..train import train as train_stage
+    from ..pipeline import run_stage
+    from ..training import train as train_stage
 
     rec = load_recipe(recipe)
-    out = train_stage(rec, rec.resolved_run_dir(run_dir), resume=resume)
+    run = rec.resolved_run_dir(run_dir)
+    out = run_stage(rec, run, "train", lambda: train_stage(rec, run, resume=resume))
     typer.echo(f"model: {out}")

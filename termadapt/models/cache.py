@@ -1,7 +1,6 @@
-"""Where termadapt keeps converted models and other reusable artifacts.
+"""Converted models in the cache: ``<cache root>/models/<key>/`` (:mod:`termadapt.cache`).
 
-``$TERMADAPT_CACHE`` if set, else ``$XDG_CACHE_HOME/termadapt``, else ``~/.cache/termadapt``.
-Converted models live under ``<cache>/models/<key>/`` as transformers directories, where
+Converted models are stored as transformers directories, where
 ``key`` hashes the source's content and the converter version, so a changed source or a
 fixed converter never reuses a stale conversion. Entries are published by renaming a
 finished temporary directory, so an interrupted conversion leaves nothing half-written.
@@ -16,7 +15,9 @@ import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-__all__ = ["CONVERTER_VERSION", "cache_root", "models_dir", "source_key", "cached_dir"]
+from ..cache import cache_dir as _cache_dir
+
+__all__ = ["CONVERTER_VERSION", "models_dir", "source_key", "cached_dir"]
 
 # Bump when a conversion changes its output, so old cache entries are not reused.
 CONVERTER_VERSION = "1"
@@ -24,20 +25,9 @@ CONVERTER_VERSION = "1"
 _CHUNK = 4 << 20
 
 
-def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Return the cache root (``cache_dir`` if given, else the environment default)."""
-    if cache_dir:
-        return Path(cache_dir).expanduser()
-    env = os.environ.get("TERMADAPT_CACHE")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "termadapt"
-
-
 def models_dir(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """Return ``<cache>/models``."""
-    return cache_root(cache_dir) / "models"
+    """Return ``<cache root>/models`` (``cache_dir`` overrides the root)."""
+    return _cache_dir("models", cache_dir)
 
 
 def source_key(files: Iterable[str | os.PathLike[str]], extra: str = "") -> str:

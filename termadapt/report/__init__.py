@@ -1,9 +1,14 @@
-"""Report stage: render ``report/report.json`` as Markdown, self-contained HTML and CSV.
+"""Stage ``report``: render ``report/report.json`` as Markdown, self-contained HTML and CSV.
 
 Reads ``run_dir/report/report.json`` (written by :func:`termadapt.evaluate.evaluate`) and
 the regressed clips' audio under ``run_dir/eval/audio``; writes ``report.md``,
 ``report.html`` and ``hypotheses.csv`` next to it. Rendering needs no model, so
 ``termadapt report RUN_DIR`` re-renders in a second.
+
+- :mod:`.schema` — the versioned ``report.json``;
+- :mod:`.summary` — the plain-words summary and the console lines;
+- :mod:`.markdown`, :mod:`.html` — the two renderers (metric columns from
+  :mod:`termadapt.scoring.table`).
 """
 
 from __future__ import annotations
@@ -12,12 +17,13 @@ import csv
 import io
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from ..errors import ConfigError
-from ..records import atomic_write_text
+from ..errors import ConfigError, TermadaptError
+from ..records import REPORT_DIR, atomic_write_text
 from .schema import Report, load_report
 
-__all__ = ["write_report", "write_csv", "REPORT_FORMATS"]
+__all__ = ["render", "write_report", "write_csv", "REPORT_FORMATS"]
 
 REPORT_FORMATS = ("json", "md", "html", "csv")
 CSV_COLUMNS = ("set", "clip_id", "utterance_id", "voice", "kind", "condition", "ref", "hyp", "cer", "suspect")
@@ -56,7 +62,7 @@ def write_report(
     from .markdown import render_markdown
 
     run_dir = Path(run_dir)
-    out = run_dir / "report"
+    out = run_dir / REPORT_DIR
     formats = list(formats or REPORT_FORMATS)
     bad = [f for f in formats if f not in REPORT_FORMATS]
     if bad:
@@ -69,3 +75,16 @@ def write_report(
     if "csv" in formats:
         write_csv(report, out / "hypotheses.csv")
     return out
+
+
+def render(recipe: Any, run_dir: str | Path) -> Path:
+    """The report stage: render ``report/report.json`` in the recipe's formats (``[report]``).
+
+    Raises:
+        TermadaptError: no ``report.json`` yet (the evaluate stage writes it).
+    """
+    path = Path(run_dir) / REPORT_DIR / "report.json"
+    if not path.is_file():
+        raise TermadaptError(f"{path} is missing — run `termadapt evaluate RECIPE` first")
+    cfg = recipe.report
+    return write_report(run_dir, formats=cfg.formats, embed_audio=cfg.embed_audio, max_listed=cfg.max_regressions_listed)

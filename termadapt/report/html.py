@@ -13,8 +13,10 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from .markdown import METRIC_HEADER, _metric_row, delivered, pct, summary
+from ..scoring import table as metric_table
+from ..scoring.table import pct
 from .schema import Report
+from .summary import delivered, summary
 
 __all__ = ["render_html", "bar_chart", "hbar_chart", "line_chart", "CONDITION_COLORS"]
 
@@ -241,7 +243,7 @@ def render_html(report: Report, run_dir: str | Path, embed_audio: bool = True, m
         body.append(f"<div class='chart' id='chart-merge'>{line_chart('Validation metrics against merge weight α', xs, series, chosen)}</div>")
 
     body.append("<h2>Metrics per set and condition</h2>")
-    body.append(_table(METRIC_HEADER, [[str(c) for c in _metric_row(s, m)] for s in report.sets for m in s.conditions]))
+    body.append(_table(metric_table.header(), [metric_table.row(s, m) for s in report.sets for m in s.conditions]))
 
     body.append("<h2>Regressions (clips worse than the base model)</h2>")
     any_reg = False

@@ -1,23 +1,15 @@
-"""Markdown rendering of a :class:`~termadapt.report.schema.Report`, plus the plain-words summary
-shared with the HTML renderer."""
+"""Markdown rendering of a :class:`~termadapt.report.schema.Report` (``report/report.md``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from .schema import ConditionMetrics, Report, SetMetrics
+from ..scoring import table as metric_table
+from ..scoring.table import pct
+from .schema import Report
+from .summary import summary
 
-__all__ = ["render_markdown", "summary", "delivered", "pct", "pts", "table"]
-
-
-def pct(value: float | None, digits: int = 1) -> str:
-    """``0.123 → '12.3%'``; None → '—'."""
-    return "—" if value is None else f"{value * 100:.{digits}f}%"
-
-
-def pts(value: float | None, digits: int = 2) -> str:
-    """A CER difference (fraction) in signed percentage points."""
-    return "—" if value is None else f"{value * 100:+.{digits}f}"
+__all__ = ["render_markdown", "table"]
 
 
 def _esc(text: object) -> str:
@@ -29,79 +21,6 @@ def table(header: Sequence[str], rows: Iterable[Sequence[object]]) -> list[str]:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_esc(c) for c in row) + " |" for row in rows]
     return lines
-
-
-def delivered(report: Report) -> str:
-    """The condition the budget judged (merged, else adapted), or ''."""
-    return report.budget.condition or next((c for c in ("merged", "adapted") if c in report.condition_names()), "")
-
-
-def _count(hits: int, total: int) -> str:
-    return f"{hits}/{total}" if total else "—"
-
-
-def summary(report: Report) -> list[str]:
-    """Plain-words answers to the three questions, the prompt note and the budget verdict."""
-    lines: list[str] = []
-    target = delivered(report)
-    names = report.condition_names()
-    terms_set = next((s for s in report.sets if s.role == "terms"), None)
-    if terms_set is not None:
-        parts = []
-        for cond in names:
-            m = terms_set.get(cond)
-            if m is not None and m.term_total:
-                parts.append(f"{cond} {_count(m.term_hits, m.term_total)} ({pct(m.term_recall)})")
-        lines.append("**Are my terms recognized now?** Term recall on held-out voices: " + ", ".join(parts) + ".")
-        m = terms_set.get(target) if target else None
-        if m is not None and (m.decides_total or m.neutral_total):
-            lines.append(f"For terms with homophones, {target}: {_count(m.decides_hits, m.decides_total)} where the "
-                         f"context decides, {_count(m.neutral_hits, m.neutral_total)} in neutral sentences "
-                         "(either spelling fits; reported apart, not in the budget).")
-    general = [s for s in report.sets if s.role != "terms"]
-    for s in general:
-        b, m = s.get("base"), s.get(target) if target else None
-        if b is None or m is None:
-            continue
-        ci = f" (95% CI {pts(m.cer_delta_ci[0])} to {pts(m.cer_delta_ci[1])})" if m.cer_delta_ci else ""
-        lines.append(f"**What did the model forget?** On `{s.name}` ({s.clips} clips) CER {pct(b.cer)} → {pct(m.cer)}: "
-                     f"{pts(m.cer_delta)} points{ci}; it still gets {_count(m.retained, m.base_correct)} of the clips "
-                     f"the base got right ({pct(m.retention)}); {m.regressions} clips got worse, {m.fixes} better.")
-        lines.append(f"**Does it hear terms where people said something else?** `{s.name}`: {m.invented_terms} clips "
-                     f"with an invented term, {m.homophone_swaps} of {m.homophone_clips} homophone sentences written "
-                     "with the term.")
-    prompt = next((c for c in report.conditions if c.name == "prompt" and c.fingerprint), None)
-    if prompt is not None:
-        lines.append(f"The prompt baseline fits {prompt.prompt_terms} of {prompt.prompt_terms_total} terms "
-                     f"({prompt.prompt_tokens} prompt tokens; Whisper's limit is about 224).")
-    suspects = sum(s.suspect_clips for s in general)
-    if suspects:
-        lines.append(f"{suspects} general clips are flagged as TTS-suspect (the base model's reading is far off, so "
-                     "the synthesized audio is probably wrong); `cer_clean` leaves them out.")
-    if report.budget.condition:
-        verdict = "kept" if report.budget.ok else "BROKEN"
-        lines.append(f"**Forgetting budget ({report.budget.condition}): {verdict}.**")
-        lines += [f"- {'ok' if c.ok else 'BROKEN'}: {c.message}" for c in report.budget.checks]
-        if report.budget.advice:
-            lines.append("What to try next:")
-            lines += [f"- {a}" for a in report.budget.advice]
-    else:
-        lines.append("No adapted or merged model was evaluated, so no budget was checked.")
-    return lines
-
-
-def _metric_row(s: SetMetrics, m: ConditionMetrics) -> list[object]:
-    ci = f"[{pts(m.cer_delta_ci[0])}, {pts(m.cer_delta_ci[1])}]" if m.cer_delta_ci else "—"
-    role_terms = s.role == "terms"
-    return [s.name, m.condition, m.clips, pct(m.cer), pts(m.cer_delta), ci, pct(m.reading_cer), pct(m.wer),
-            pct(m.cer_clean), pct(m.term_recall) if m.term_total else "—",
-            _count(m.decides_hits, m.decides_total), _count(m.neutral_hits, m.neutral_total),
-            "—" if role_terms else m.invented_terms, "—" if role_terms else f"{m.homophone_swaps}/{m.homophone_clips}",
-            pct(m.retention), m.regressions, m.fixes, m.leaks]
-
-
-METRIC_HEADER = ["set", "condition", "clips", "CER", "ΔCER pts", "95% CI", "reading CER", "WER", "CER w/o suspects",
-                 "term recall", "decides", "neutral", "invented", "swaps", "retention", "regressions", "fixes", "leaks"]
 
 
 def render_markdown(report: Report, max_listed: int = 50) -> str:
@@ -117,7 +36,7 @@ def render_markdown(report: Report, max_listed: int = 50) -> str:
                    c.note or (f"{c.prompt_terms}/{c.prompt_terms_total} terms in the prompt" if c.name == "prompt" else "")]
                   for c in report.conditions])
     out += ["", "## Metrics per set and condition", ""]
-    out += table(METRIC_HEADER, [_metric_row(s, m) for s in report.sets for m in s.conditions])
+    out += table(metric_table.header(), [metric_table.row(s, m) for s in report.sets for m in s.conditions])
     if report.terms:
         out += ["", "## Term recall per term (test_terms)", ""]
         out += table(["term", "homophones", "clips", *[f"{c}" for c in evaluated], "neutral clips"],

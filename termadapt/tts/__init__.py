@@ -13,13 +13,15 @@ import importlib
 from typing import Any
 
 from ..errors import ConfigError
-from .base import Knob, TTSEngine, VoiceInfo, to_float32
+from .base import Knob, TTSEngine, VoiceInfo, VoiceSpec, parse_voice, to_float32
 
 __all__ = [
     "ENGINE_NAMES",
     "Knob",
     "TTSEngine",
     "VoiceInfo",
+    "VoiceSpec",
+    "parse_voice",
     "engine_class",
     "get_engine",
     "to_float32",

@@ -1,25 +1,105 @@
-"""The engine protocol shared by every TTS engine, and waveform helpers.
+"""The engine protocol shared by every TTS engine, voice specs, and waveform helpers.
 
 An engine turns text into a float32 mono waveform at its own sample rate. It describes its
 voices and knobs (``voices()``), reports whether it can run here (``available()`` and
-``install_hint``), and has a ``version`` string that goes into the audio cache key, so a
-new engine or model version never reuses stale audio.
+``install_hint``), reads its own constructor options from a recipe (``options()``), and has
+a ``version`` string that goes into the audio cache key, so a new engine or model version
+never reuses stale audio.
+
+A voice spec is a string ``engine:voice?knob=value&knob=value`` such as
+``openjtalk:mei_normal?speed=0.9&half_tone=-2`` or ``kokoro:jf_alpha``. :func:`parse_voice`
+turns it into a frozen :class:`VoiceSpec` whose ``str()`` is the canonical form (knobs
+sorted, numbers normalised), used as the clip's voice id and in the audio cache key.
 """
 
 from __future__ import annotations
 
 import abc
+import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import parse_qsl, quote
 
 import numpy as np
 
 from ..errors import ConfigError
 
-if TYPE_CHECKING:  # a type only: voices imports the engines, so a runtime import would be circular
-    from ..voices import VoiceSpec
+if TYPE_CHECKING:
+    from ..config import Recipe
 
-__all__ = ["Knob", "VoiceInfo", "TTSEngine", "to_float32"]
+__all__ = ["Knob", "VoiceInfo", "VoiceSpec", "TTSEngine", "parse_voice", "to_float32"]
+
+
+def _canonical_value(value: str) -> str:
+    """Numbers in one spelling (``1.0`` → ``1``, ``0.90`` → ``0.9``), other text unchanged."""
+    try:
+        number = float(value)
+    except ValueError:
+        return value
+    if not math.isfinite(number):
+        return value
+    if number == int(number):
+        return str(int(number))
+    return repr(number)
+
+
+@dataclass(frozen=True, order=True)
+class VoiceSpec:
+    """One voice: an engine, a voice of that engine and its knob settings.
+
+    Attributes:
+        engine: Engine name (``openjtalk``, ``kokoro``, ``coqui``, ``command``).
+        voice: Voice id within the engine (``mei_normal``, ``jf_alpha``).
+        params: Knob settings as sorted ``(name, value)`` pairs, values as strings.
+    """
+
+    engine: str
+    voice: str
+    params: tuple[tuple[str, str], ...] = ()
+
+    def __str__(self) -> str:
+        text = f"{self.engine}:{self.voice}"
+        if self.params:
+            text += "?" + "&".join(f"{k}={quote(v, safe='.-_/')}" for k, v in self.params)
+        return text
+
+    @property
+    def settings(self) -> dict[str, str]:
+        """Knob settings as a dict."""
+        return dict(self.params)
+
+    def numeric(self, name: str, default: float) -> float:
+        """A knob's value as a number (``default`` when not set)."""
+        value = self.settings.get(name)
+        return default if value is None else float(value)
+
+
+def parse_voice(text: str, where: str = "voice") -> VoiceSpec:
+    """Parse ``engine:voice?k=v&k=v`` into a :class:`VoiceSpec`.
+
+    Raises:
+        ConfigError: the string lacks ``engine:``, has an empty voice or a malformed knob.
+    """
+    raw = text.strip()
+    head, _, query = raw.partition("?")
+    engine, sep, voice = head.partition(":")
+    if not sep or not engine or not voice:
+        raise ConfigError(
+            f"{where}: '{text}' is not a voice spec — write engine:voice, e.g. openjtalk:mei_normal?speed=0.9 "
+            "or kokoro:jf_alpha (see `termadapt voices`)"
+        )
+    params: dict[str, str] = {}
+    if query:
+        try:
+            pairs = parse_qsl(query, keep_blank_values=False, strict_parsing=True)
+        except ValueError:
+            raise ConfigError(f"{where}: '{text}' has a malformed knob list — write ?name=value&name=value") from None
+        for key, value in pairs:
+            if key in params:
+                raise ConfigError(f"{where}: '{text}' sets '{key}' twice — keep one")
+            params[key] = _canonical_value(value)
+    return VoiceSpec(engine.strip().lower(), voice.strip(), tuple(sorted(params.items())))
 
 
 @dataclass(frozen=True)
@@ -67,6 +147,11 @@ class TTSEngine(abc.ABC):
 
     def __init__(self, **options: Any) -> None:
         self.options = options
+
+    @classmethod
+    def options_for(cls, recipe: Recipe, run_dir: Path) -> dict[str, Any]:
+        """Constructor options of this engine for a run (default: none)."""
+        return {}
 
     @classmethod
     @abc.abstractmethod

@@ -17,13 +17,15 @@ import string
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import ConfigError
-from ..voices import VoiceSpec
-from .base import TTSEngine, VoiceInfo, to_float32
+from .base import TTSEngine, VoiceInfo, VoiceSpec, to_float32
+
+if TYPE_CHECKING:
+    from ..config import Recipe
 
 __all__ = ["CommandEngine"]
 
@@ -45,6 +47,10 @@ class CommandEngine(TTSEngine):
     def __init__(self, template: str = "", **options: Any) -> None:
         super().__init__(**options)
         self.template = template
+
+    @classmethod
+    def options_for(cls, recipe: Recipe, run_dir: Path) -> dict[str, Any]:
+        return {"template": recipe.synth.command_template}
 
     @classmethod
     def available(cls) -> bool:

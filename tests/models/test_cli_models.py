@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from termadapt.cli import app
 from termadapt.errors import TermadaptError
-from termadapt.transcribe import Segment, TranscriptResult, format_srt, format_txt, load_audio, transcribe, transcribe_batch
+from termadapt.decoding.transcribe import Segment, TranscriptResult, format_srt, format_txt, load_audio, transcribe, transcribe_batch
 
 runner = CliRunner()
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from termadapt.transcribe import transcribe
+from termadapt.decoding.transcribe import transcribe
 
 pytestmark = pytest.mark.slow
 ctranslate2 = pytest.importorskip("ctranslate2")

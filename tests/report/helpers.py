@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from termadapt.evaluate_decode import EvalClip
-from termadapt.evaluate_metrics import TermInfo, score
 from termadapt.report.schema import SCHEMA_VERSION, MergePoint, Report
+from termadapt.scoring.evaluation import TermInfo, outcome, score
+from termadapt.scoring.records import EvalClip
 
 TERMS = [TermInfo("痙攣"), TermInfo("心電図"), TermInfo("動悸", ("動機",))]
 TEMPLATES = ["医師は{term}について説明しました。"]
@@ -58,8 +58,8 @@ def sample_report(run_dir: Path | None = None) -> Report:
     sets, hyps = sample_sets()
     sc = score(sets, hyps, ["base", "adapted"], TERMS, TEMPLATES, bootstrap_samples=300, seed=0)
     from termadapt.config import EvaluateConfig
-    from termadapt.evaluate import check_budget
     from termadapt.report.schema import ConditionInfo
+    from termadapt.scoring.budget import Budget
 
     rep = Report(
         schema_version=SCHEMA_VERSION, created="2024-01-01T00:00:00+00:00", run_dir=str(run_dir or ""), recipe="sample",
@@ -69,7 +69,8 @@ def sample_report(run_dir: Path | None = None) -> Report:
         leaks=sc.leaks, merge_curve=[MergePoint(0.3, {"cer": 0.08, "term_recall": 0.4}),
                                      MergePoint(0.5, {"cer": 0.09, "term_recall": 0.8}, chosen=True),
                                      MergePoint(1.0, {"cer": 0.12, "term_recall": 1.0})],
-        budget=check_budget(EvaluateConfig(), sc.sets, ["base", "adapted"]), timing={"decoded": 8.0})
+        budget=Budget.from_config(EvaluateConfig()).verdict(outcome(sc.sets, "adapted"), "adapted"),
+        timing={"decoded": 8.0})
     if run_dir is not None:
         import soundfile as sf
 

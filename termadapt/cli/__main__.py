@@ -1,0 +1,5 @@
+"""``python -m termadapt.cli``: the command-line interface (the same as the ``termadapt`` command)."""
+
+from . import main
+
+main()

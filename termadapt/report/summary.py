@@ -1,0 +1,103 @@
+"""The plain-words summary of a report: the three questions, the prompt note, the budget verdict.
+
+Shared by report.md, report.html and the console (``termadapt evaluate``, ``build-and-train``).
+Reads a :class:`~termadapt.report.schema.Report`. Writes nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..records import MERGED_DIR, MODEL_DIR, REPORT_DIR
+from ..scoring.table import count, pct, pts
+from .schema import Report
+
+__all__ = ["summary", "delivered", "console_lines"]
+
+
+def delivered(report: Report) -> str:
+    """The condition the budget judged (merged, else adapted), or ''."""
+    return report.budget.condition or next((c for c in ("merged", "adapted") if c in report.condition_names()), "")
+
+
+def summary(report: Report) -> list[str]:
+    """Plain-words answers to the three questions, the prompt note and the budget verdict."""
+    lines: list[str] = []
+    target = delivered(report)
+    names = report.condition_names()
+    terms_set = next((s for s in report.sets if s.role == "terms"), None)
+    if terms_set is not None:
+        parts = []
+        for cond in names:
+            m = terms_set.get(cond)
+            if m is not None and m.term_total:
+                parts.append(f"{cond} {count(m.term_hits, m.term_total)} ({pct(m.term_recall)})")
+        lines.append("**Are my terms recognized now?** Term recall on held-out voices: " + ", ".join(parts) + ".")
+        m = terms_set.get(target) if target else None
+        if m is not None and (m.decides_total or m.neutral_total):
+            lines.append(f"For terms with homophones, {target}: {count(m.decides_hits, m.decides_total)} where the "
+                         f"context decides, {count(m.neutral_hits, m.neutral_total)} in neutral sentences "
+                         "(either spelling fits; reported apart, not in the budget).")
+    general = [s for s in report.sets if s.role != "terms"]
+    for s in general:
+        b, m = s.get("base"), s.get(target) if target else None
+        if b is None or m is None:
+            continue
+        ci = f" (95% CI {pts(m.cer_delta_ci[0])} to {pts(m.cer_delta_ci[1])})" if m.cer_delta_ci else ""
+        lines.append(f"**What did the model forget?** On `{s.name}` ({s.clips} clips) CER {pct(b.cer)} → {pct(m.cer)}: "
+                     f"{pts(m.cer_delta)} points{ci}; it still gets {count(m.retained, m.base_correct)} of the clips "
+                     f"the base got right ({pct(m.retention)}); {m.regressions} clips got worse, {m.fixes} better.")
+        lines.append(f"**Does it hear terms where people said something else?** `{s.name}`: {m.invented_terms} clips "
+                     f"with an invented term, {m.homophone_swaps} of {m.homophone_clips} homophone sentences written "
+                     "with the term.")
+    prompt = next((c for c in report.conditions if c.name == "prompt" and c.fingerprint), None)
+    if prompt is not None:
+        lines.append(f"The prompt baseline fits {prompt.prompt_terms} of {prompt.prompt_terms_total} terms "
+                     f"({prompt.prompt_tokens} prompt tokens; Whisper's limit is about 224).")
+    suspects = sum(s.suspect_clips for s in general)
+    if suspects:
+        lines.append(f"{suspects} general clips are flagged as TTS-suspect (the base model's reading is far off, so "
+                     "the synthesized audio is probably wrong); `cer_clean` leaves them out.")
+    if report.budget.condition:
+        verdict = "kept" if report.budget.ok else "BROKEN"
+        lines.append(f"**Forgetting budget ({report.budget.condition}): {verdict}.**")
+        lines += [f"- {'ok' if c.ok else 'BROKEN'}: {c.message}" for c in report.budget.checks]
+        if report.budget.advice:
+            lines.append("What to try next:")
+            lines += [f"- {a}" for a in report.budget.advice]
+    else:
+        lines.append("No adapted or merged model was evaluated, so no budget was checked.")
+    return lines
+
+
+def console_lines(report: Report, run_dir: str | Path) -> list[str]:
+    """The end-of-run lines printed by ``termadapt evaluate`` and ``build-and-train``.
+
+    Term recall and general CER before → after (delivered model), over-triggering, every
+    budget check, what to try when it broke, and where the report and the model are.
+    """
+    run_dir = Path(run_dir)
+    target = delivered(report)
+    lines = []
+    for s in report.sets:
+        base, final = s.get("base"), s.get(target) if target else None
+        if base is None or final is None:
+            continue
+        if s.role == "terms":
+            lines.append(f"{s.name}: term recall {pct(base.term_recall)} (base) → {pct(final.term_recall)} ({target}), "
+                         f"{s.clips} clips of held-out voices")
+        else:
+            change = "n/a" if final.cer_delta is None else f"{100 * final.cer_delta:+.1f} points"
+            lines.append(f"{s.name}: CER {pct(base.cer)} → {pct(final.cer)} ({change}), "
+                         f"invented terms {final.invented_terms}, homophone swaps {final.homophone_swaps}")
+    budget = report.budget
+    if not budget.condition:
+        lines.append("forgetting budget: nothing to check (no adapted or merged model evaluated)")
+    else:
+        lines += [f"  {'ok    ' if c.ok else 'BROKEN'} {c.message}" for c in budget.checks]
+        lines.append(f"forgetting budget: {'kept' if budget.ok else 'BROKEN'} by {budget.condition}")
+        lines += [f"  try: {advice}" for advice in budget.advice]
+    lines.append(f"report: {run_dir / REPORT_DIR / 'report.html'}")
+    model = run_dir / MERGED_DIR if (run_dir / MERGED_DIR).is_dir() else run_dir / MODEL_DIR
+    lines.append(f"model: {model}")
+    return lines

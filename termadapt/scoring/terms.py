@@ -1,0 +1,121 @@
+"""Term recall and over-triggering: the two ways a term shows up in a transcript.
+
+Both validation (early stopping, the merge α) and evaluation count through these functions,
+so "a hit", "an invented term" and "a homophone swap" mean one thing everywhere:
+
+- a **hit**: the normalized term occurs in the normalized hypothesis (:func:`~.text.contains_term`);
+  for a term that sounds like an everyday word, clips whose context decides the spelling
+  (``decides`` ≠ 0) count for the budget and neutral ones (``decides`` = 0) are reported
+  apart (docs/design.md, "Homophones");
+- an **over-trigger**: a dictionary term in a hypothesis whose reference lacks it — a
+  *homophone swap* when the clip is a homophone sentence of that very term (動機 written as
+  動悸), else an *invented term*.
+
+Reads: hypotheses, references and clip kinds. Writes: nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from .text import contains_term
+
+__all__ = [
+    "TERM_KINDS",
+    "GENERAL_KINDS",
+    "INVENTED",
+    "SWAP",
+    "TermInfo",
+    "TermRecall",
+    "term_recall",
+    "over_triggers",
+    "counts_for_budget",
+]
+
+# Utterance kinds whose `terms` are scored for recall, and kinds scored for general CER
+# (everyday sentences and homophone-guard sentences).
+TERM_KINDS = ("term", "term_alone", "term_context")
+GENERAL_KINDS = ("general", "homophone")
+INVENTED = "invented"
+SWAP = "homophone_swap"
+
+
+@dataclass(frozen=True)
+class TermInfo:
+    """A dictionary term as the scorer needs it."""
+
+    target: str
+    homophones: tuple[str, ...] = ()
+
+
+@dataclass
+class TermRecall:
+    """Term recall over clips.
+
+    Attributes:
+        hits: Term occurrences found in the hypotheses.
+        total: Term occurrences expected (one per term per clip).
+        per_term: ``term -> (hits, total)``.
+    """
+
+    hits: int = 0
+    total: int = 0
+    per_term: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    @property
+    def recall(self) -> float:
+        """Share of expected term occurrences found (1.0 when nothing was expected)."""
+        return self.hits / self.total if self.total else 1.0
+
+    def term_recall(self, term: str) -> float:
+        """Recall of one term (1.0 when it never occurred)."""
+        h, t = self.per_term.get(term, (0, 0))
+        return h / t if t else 1.0
+
+
+def term_recall(items: Iterable[tuple[str, Sequence[str]]]) -> TermRecall:
+    """Term recall of ``(hypothesis, expected_terms)`` pairs.
+
+    Each expected term of a clip counts once: a hit when :func:`~.text.contains_term` finds it.
+
+    Args:
+        items: Pairs of a hypothesis and the targets of the terms its reference contains.
+
+    Returns:
+        A :class:`TermRecall` with overall and per-term counts.
+    """
+    result = TermRecall()
+    per: dict[str, list[int]] = {}
+    for hyp, terms in items:
+        for term in dict.fromkeys(terms):  # a term listed twice still counts once per clip
+            found = contains_term(hyp, term)
+            slot = per.setdefault(term, [0, 0])
+            slot[0] += int(found)
+            slot[1] += 1
+            result.hits += int(found)
+            result.total += 1
+    result.per_term = {t: (h, n) for t, (h, n) in per.items()}
+    return result
+
+
+def counts_for_budget(decides: int) -> bool:
+    """Whether a term clip counts for the budget's recall: not a neutral homophone sentence."""
+    return int(decides) != 0
+
+
+def over_triggers(hyp: str, ref: str, targets: Sequence[str], kind: str, homophone_of: str = "") -> list[tuple[str, str]]:
+    """``(term, INVENTED | SWAP)`` for every dictionary term written in ``hyp`` but absent from ``ref``.
+
+    Args:
+        hyp: The hypothesis.
+        ref: The reference.
+        targets: Every dictionary term.
+        kind: The clip's kind (``homophone`` for guard sentences).
+        homophone_of: For a homophone sentence, the term whose homophone it uses.
+    """
+    out = []
+    for term in targets:
+        if contains_term(hyp, term) and not contains_term(ref, term):
+            out.append((term, SWAP if kind == "homophone" and homophone_of == term else INVENTED))
+    return out

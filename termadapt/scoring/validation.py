@@ -1,0 +1,85 @@
+"""Scoring of the validation split, for the decisions made on it (early stopping, the merge α).
+
+The validation split holds term sentences and general sentences spoken by held-out voices
+(docs/design.md, "Decisions and their evidence"). :func:`score_validation` counts what the
+evaluation counts — term recall without neutral homophone sentences, general CER, invented
+terms and homophone swaps, through :mod:`.terms` — and :meth:`ValidationScore.outcome`
+hands it to the :class:`~.budget.Budget` as an :class:`~.budget.Outcome`.
+
+Reads: validation rows and their hypotheses. Writes: nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .budget import Outcome, SetOutcome
+from .terms import GENERAL_KINDS, INVENTED, SWAP, TERM_KINDS, counts_for_budget, over_triggers, term_recall
+from .text import cer
+
+__all__ = ["VALIDATION", "ValidationScore", "score_validation"]
+
+VALIDATION = "validation"
+
+
+@dataclass(frozen=True)
+class ValidationScore:
+    """What a model did on the validation split.
+
+    Attributes:
+        term_recall: Share of expected term occurrences found, on term rows whose context
+            decides the spelling (or that have no homophone); on the neutral rows when
+            there are no others.
+        term_hits: Term occurrences found (same rows).
+        term_total: Term occurrences expected (same rows).
+        neutral_recall: Recall on term rows whose context allows a homophone (None: none).
+        general_cer: Corpus CER on general and homophone rows, in percent.
+        invented: General rows whose hypothesis contains a term their reference lacks.
+        swaps: Homophone rows whose hypothesis writes the term instead of its homophone.
+        general_rows: Rows scored for general CER.
+    """
+
+    term_recall: float
+    term_hits: int
+    term_total: int
+    neutral_recall: float | None
+    general_cer: float
+    invented: int
+    swaps: int
+    general_rows: int
+
+    def outcome(self, base_cer: float | None) -> Outcome:
+        """The budget's view: recall, the CER rise over ``base_cer`` (percent), over-triggering."""
+        rise = None if base_cer is None or not self.general_rows else self.general_cer - base_cer
+        return Outcome(sets=(SetOutcome(VALIDATION, recall=self.term_recall, cer_increase=rise),),
+                       invented=self.invented, swaps=self.swaps, over_triggering_scored=self.general_rows > 0)
+
+
+def score_validation(rows: Sequence[Mapping[str, Any]], hyps: Sequence[str], terms: Sequence[str]) -> ValidationScore:
+    """Score validation transcripts.
+
+    Args:
+        rows: Dataset rows (``text``, ``kind``, ``terms``, ``homophone_of``, ``decides``).
+        hyps: One hypothesis per row.
+        terms: Every dictionary term (targets), for over-triggering.
+    """
+    decided, neutral = [], []
+    refs, gen_hyps = [], []
+    invented = swaps = 0
+    for row, hyp in zip(rows, hyps, strict=True):
+        kind = row["kind"]
+        if kind in TERM_KINDS:
+            (decided if counts_for_budget(row.get("decides", -1)) else neutral).append((hyp, list(row["terms"])))
+        elif kind in GENERAL_KINDS:
+            refs.append(row["text"])
+            gen_hyps.append(hyp)
+            found = {k for _, k in over_triggers(hyp, row["text"], terms, kind, row.get("homophone_of") or "")}
+            invented += INVENTED in found
+            swaps += SWAP in found
+    rec = term_recall(decided or neutral)  # only neutral rows: score them rather than nothing
+    neu = term_recall(neutral)
+    return ValidationScore(term_recall=rec.recall, term_hits=rec.hits, term_total=rec.total,
+                           neutral_recall=neu.recall if neu.total else None, general_cer=100.0 * cer(refs, gen_hyps),
+                           invented=invented, swaps=swaps, general_rows=len(refs))

@@ -1,0 +1,136 @@
+"""The voice plan: which voices speak the training sentences, which are held out.
+
+Voice specs (``engine:voice?knob=value``) are parsed by :func:`termadapt.tts.parse_voice`.
+The voice plan (:func:`plan_voices`) takes the recipe's ``[synth]`` training and held-out
+voices; when a held-out engine is not installed here, it uses ``fallback_heldout_voices``
+and records that, so the report can say the held-out speech came from the training engine.
+
+Writes (``write_voice_plan``): ``voices.json`` in the run directory.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..records import VOICES_FILE, atomic_write_text
+from ..tts import VoiceSpec, engine_class, get_engine, parse_voice
+
+__all__ = ["VoicePlan", "plan_voices", "write_voice_plan", "read_voice_plan"]
+
+
+@dataclass
+class VoicePlan:
+    """Which voices speak which split.
+
+    Attributes:
+        train: Voices for training audio (train split: terms and replay pool).
+        heldout: Voices for validation and test audio, never used for training.
+        fallback_used: True when ``heldout`` came from ``fallback_heldout_voices``.
+        unavailable: Requested held-out voices not usable here, with the reason.
+        notes: Human-readable lines for the report.
+    """
+
+    train: list[VoiceSpec]
+    heldout: list[VoiceSpec]
+    fallback_used: bool = False
+    unavailable: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["train"] = [str(v) for v in self.train]
+        data["heldout"] = [str(v) for v in self.heldout]
+        return data
+
+
+def _engine_problem(spec: VoiceSpec, options: dict[str, dict[str, Any]]) -> str:
+    """Why a voice cannot be used here ("" when it can)."""
+    try:
+        cls = engine_class(spec.engine)
+    except ConfigError as exc:
+        return str(exc)
+    if not cls.available():
+        return f"engine '{spec.engine}' is not installed — {cls.install_hint}"
+    try:
+        get_engine(spec.engine, **options.get(spec.engine, {})).check_voice(spec)
+    except ConfigError as exc:
+        return str(exc)
+    return ""
+
+
+def plan_voices(synth: Any, engine_options: dict[str, dict[str, Any]] | None = None) -> VoicePlan:
+    """Build the voice plan from a recipe's ``[synth]`` section.
+
+    Training voices must all be usable (a missing training engine is an error naming the
+    install command); a held-out voice whose engine is missing is replaced by the
+    fallback list. A voice may not be both a training and a held-out voice.
+
+    Raises:
+        ConfigError: bad spec, unusable training voice, overlap, or no held-out voice left.
+    """
+    options = engine_options or {}
+    train = [parse_voice(v, "synth.train_voices") for v in synth.train_voices]
+    if not train:
+        raise ConfigError("synth.train_voices is empty — list at least one voice (see `termadapt voices`)")
+    for spec in train:
+        problem = _engine_problem(spec, options)
+        if problem:
+            raise ConfigError(f"synth.train_voices: '{spec}' cannot be used: {problem}")
+    requested = [parse_voice(v, "synth.heldout_voices") for v in synth.heldout_voices]
+    heldout: list[VoiceSpec] = []
+    unavailable: dict[str, str] = {}
+    for spec in requested:
+        problem = _engine_problem(spec, options)
+        if problem:
+            unavailable[str(spec)] = problem
+        else:
+            heldout.append(spec)
+    plan = VoicePlan(train=train, heldout=heldout, unavailable=unavailable)
+    if unavailable:
+        fallback = [parse_voice(v, "synth.fallback_heldout_voices") for v in synth.fallback_heldout_voices]
+        for spec in fallback:
+            problem = _engine_problem(spec, options)
+            if problem:
+                raise ConfigError(f"synth.fallback_heldout_voices: '{spec}' cannot be used: {problem}")
+        missing = ", ".join(unavailable)
+        if not heldout:
+            plan.heldout = fallback
+            plan.fallback_used = True
+            plan.notes.append(
+                f"held-out voices {missing} are not available here; held-out speech comes from the fallback "
+                f"voices {', '.join(map(str, fallback))} (same engine as training, settings outside the training range)"
+            )
+        else:
+            plan.notes.append(f"held-out voices {missing} are not available here and were skipped")
+    if not plan.heldout:
+        raise ConfigError("synth.heldout_voices is empty — list at least one voice never used for training")
+    overlap = set(map(str, plan.train)) & set(map(str, plan.heldout))
+    if overlap:
+        raise ConfigError(
+            f"voice(s) {', '.join(sorted(overlap))} are both training and held-out voices — "
+            "remove them from one of synth.train_voices / synth.heldout_voices"
+        )
+    return plan
+
+
+def write_voice_plan(plan: VoicePlan, run_dir: str | Path) -> Path:
+    """Write ``voices.json`` into ``run_dir``."""
+    out = Path(run_dir) / VOICES_FILE
+    atomic_write_text(out, json.dumps(plan.to_json(), ensure_ascii=False, indent=2) + "\n")
+    return out
+
+
+def read_voice_plan(run_dir: str | Path) -> VoicePlan:
+    """Read ``voices.json`` back (see :func:`write_voice_plan`)."""
+    data = json.loads((Path(run_dir) / VOICES_FILE).read_text(encoding="utf-8"))
+    return VoicePlan(
+        train=[parse_voice(v) for v in data["train"]],
+        heldout=[parse_voice(v) for v in data["heldout"]],
+        fallback_used=bool(data.get("fallback_used", False)),
+        unavailable=dict(data.get("unavailable", {})),
+        notes=list(data.get("notes", [])),
+    )
