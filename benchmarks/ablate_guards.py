@@ -1,19 +1,20 @@
 """Ablation of the guards against forgetting: what each one contributes, on one dataset.
 
-Builds (or reuses) a recipe's run up to the dataset stage, then trains the recipe's model
-several times on the same data, adding one guard at a time, and evaluates every variant
-on the same held-out voices and unseen general sentences:
+The guards and the settings that turn each off come from one table,
+:data:`termadapt.training.guards.GUARDS`. The script trains the recipe's model several
+times on the recipe's own dataset, adding one guard at a time in the table's order, and
+evaluates every variant on the same held-out voices and unseen general sentences:
 
-1. ``frozen encoder``: decoder-only fine-tuning for a fixed number of epochs, no guard;
-2. ``+ replay``: general sentences mixed into every batch (``train.replay_ratio``);
-3. ``+ homophone guard``: sentences that use each term's homophones in their own sense;
-4. ``+ early stopping``: the best checkpoint on held-out-voice validation (= the recipe);
-5. ``+ merge``: weights interpolated with the base model, α chosen on validation.
+1. the first guard alone (``frozen encoder``: decoder-only fine-tuning, fixed epochs);
+2. ``+`` each further training guard the recipe turns on (``replay``, ``homophone guard``,
+   ``distillation``), one at a time;
+3. ``+ early stopping`` and ``+ merge``: the recipe's own run (``--run-dir``; run it first
+   with ``termadapt build-and-train``).
 
-Variants 4 and 5 are the recipe's own run (``--run-dir``): run it first with
-``termadapt build-and-train``; the script reuses its dataset, encoder outputs and base
-hypotheses, so each extra variant costs one training and one evaluation. Results go to
-``<run-dir>/ablation/ablation.json`` and a Markdown table on stdout (README: results).
+The script reuses the recipe run's dataset, encoder outputs and hypothesis cache (the base
+model is decoded once), so each extra variant costs one training and one evaluation.
+Results go to ``<run-dir>/ablation/ablation.json`` and a Markdown table on stdout (README:
+results).
 
 Usage:
     python benchmarks/ablate_guards.py recipes/quickstart-ja.toml --run-dir runs/quickstart-ja
@@ -25,7 +26,6 @@ import argparse
 import dataclasses
 import json
 import os
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -33,16 +33,25 @@ from typing import Any
 from termadapt.config import Recipe, load_recipe
 from termadapt.pipeline import run_pipeline
 from termadapt.records import atomic_write_text
+from termadapt.training.guards import GUARDS, guard_named
 
-# Cumulative variants: (name, train overrides). The recipe's own run adds early stopping
-# and merging on top of the last one.
-VARIANTS: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("frozen encoder", {"replay_ratio": 0.0, "homophone_guard": False, "early_stopping": False}),
-    ("+ replay", {"homophone_guard": False, "early_stopping": False}),
-    ("+ homophone guard", {"early_stopping": False}),
-)
-# Files of the reference run a variant reads unchanged (linked, not copied: the dataset is large).
-SHARED = ("terms.jsonl", "utterances.jsonl", "synth.jsonl", "voices.json", "dataset", "encoder_cache")
+# Files of the reference run a variant reads unchanged (linked, not copied: the dataset is
+# large; the hypothesis cache is keyed by content, so sharing it only saves decoding).
+SHARED = ("terms.jsonl", "utterances.jsonl", "synth.jsonl", "voices.json", "dataset", "encoder_cache", "hypotheses")
+# The guards the recipe's own run adds on top of the last variant.
+RECIPE_GUARDS = ("early stopping", "merge")
+
+
+def variants(recipe: Recipe) -> list[tuple[str, dict[str, Any]]]:
+    """Cumulative variants ``(name, train overrides)`` from the guard table (see the module docstring)."""
+    first, *rest = [g for g in GUARDS if g.stage == "train"]
+    added = [g for g in rest if g.name not in RECIPE_GUARDS and g.enabled(recipe)]
+    out = []
+    for k in range(len(added) + 1):
+        off = [g for g in rest if g not in added[:k]]
+        overrides = {key: value for g in off for key, value in g.off.get("train", {}).items()}
+        out.append((first.name if k == 0 else f"+ {added[k - 1].name}", overrides))
+    return out
 
 
 def _row(name: str, report: dict[str, Any], condition: str) -> dict[str, Any]:
@@ -73,16 +82,12 @@ def _variant_recipe(recipe: Recipe, overrides: dict[str, Any]) -> Recipe:
 
 
 def _prepare(ref: Path, vdir: Path) -> None:
-    """Link the reference run's inputs into a variant's directory; reuse its base hypotheses."""
+    """Link the reference run's inputs and hypothesis cache into a variant's directory."""
     vdir.mkdir(parents=True, exist_ok=True)
     for name in SHARED:
         src, dst = ref / name, vdir / name
         if src.exists() and not dst.exists():
             os.symlink(src.resolve(), dst)
-    base_hyps = ref / "eval" / "hyps" / "base.jsonl"
-    if base_hyps.is_file() and not (vdir / "eval" / "hyps" / "base.jsonl").exists():
-        (vdir / "eval" / "hyps").mkdir(parents=True, exist_ok=True)
-        shutil.copy(base_hyps, vdir / "eval" / "hyps" / "base.jsonl")
 
 
 def _fmt(v: Any, pct: bool = False) -> str:
@@ -116,7 +121,8 @@ def main() -> None:
     out = ref / "ablation"
     rows: list[dict[str, Any]] = []
     timing: dict[str, float] = {}
-    for i, (name, overrides) in enumerate(VARIANTS):
+    planned = variants(recipe)
+    for i, (name, overrides) in enumerate(planned):
         vdir = out / f"v{i + 1}"
         if args.only is None or name in args.only:
             _prepare(ref, vdir)
@@ -130,11 +136,12 @@ def main() -> None:
                 rows.append(_row("base model", data, "base"))
             rows.append(_row(name, data, "adapted"))
     reference = json.loads((ref / "report" / "report.json").read_text(encoding="utf-8"))
-    rows.append(_row("+ early stopping (recipe)", reference, "adapted"))
-    if any(c["name"] == "merged" for c in reference.get("conditions", [])):
-        rows.append(_row("+ merge (recipe)", reference, "merged"))
+    early, merge = (guard_named(n) for n in RECIPE_GUARDS)
+    rows.append(_row(f"+ {early.name} (recipe)", reference, "adapted"))
+    if merge.enabled(recipe) and any(c["name"] == "merged" for c in reference.get("conditions", [])):
+        rows.append(_row(f"+ {merge.name} (recipe)", reference, "merged"))
     result = {"date": time.strftime("%Y-%m-%d"), "recipe": str(args.recipe), "run_dir": str(ref),
-              "variants": {n: o for n, o in VARIANTS}, "rows": rows, "seconds": timing}
+              "variants": dict(planned), "rows": rows, "seconds": timing}
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "ablation.json", json.dumps(result, ensure_ascii=False, indent=2))
     print(markdown(rows))

@@ -48,10 +48,11 @@ def main() -> None:
     args = ap.parse_args()
 
     import torch
-
     from conftest import synthesize_ja
-    from termadapt.evaluate_decode import (Condition, DecodeOptions, EvalClip, HypCache, build_term_prompt,
-                                           decode_conditions, decode_per_clip, state_fingerprint)
+
+    from termadapt.decoding import DecodeOptions, HypothesisCache, TransformersBackend, build_term_prompt, decode
+    from termadapt.decoding import make_condition as condition
+    from termadapt.scoring.records import EvalClip
 
     if args.tiny:
         from termadapt.models.tiny import build_tiny_model
@@ -68,12 +69,10 @@ def main() -> None:
             p.mul_(1.01)  # a small decoder change: same encoder, different weights
     opts = DecodeOptions(max_new_tokens=args.max_new_tokens)
     ids, fitted = build_term_prompt(processor, TERMS)
-    efp = state_fingerprint(model.get_encoder())
     conds = [
-        Condition("base", model, processor, opts, state_fingerprint(model), efp),
-        Condition("prompt", model, processor, DecodeOptions(max_new_tokens=args.max_new_tokens, prompt_ids=tuple(ids)),
-                  state_fingerprint(model), efp),
-        Condition("adapted", adapted, processor, opts, state_fingerprint(adapted), efp),
+        condition("base", model, processor, opts),
+        condition("prompt", model, processor, DecodeOptions(max_new_tokens=args.max_new_tokens, prompt_ids=tuple(ids))),
+        condition("adapted", adapted, processor, opts),
     ]
     clips = []
     for i in range(args.clips):
@@ -81,10 +80,9 @@ def main() -> None:
         clips.append(EvalClip(set="general", index=i, audio_key=hashlib.sha256(audio.tobytes()).hexdigest(),
                               audio=audio, text=SENTENCES[i % len(SENTENCES)]))
     with tempfile.TemporaryDirectory() as tmp:
-        caches = {c.name: HypCache(Path(tmp) / f"{c.name}.jsonl") for c in conds}
-        stats = decode_conditions(conds, clips, caches, batch_size=args.batch_size)
-        shared_hyps = {c.name: [caches[c.name].get(c.cache_key(x)) for x in clips] for c in conds}
-    per_clip_hyps, per_clip_s = decode_per_clip(conds, clips)
+        result = decode(conds, clips, HypothesisCache(Path(tmp)), TransformersBackend(), batch_size=args.batch_size)
+        stats, shared_hyps = result.stats, result.texts
+    per_clip_hyps, per_clip_s = generate_per_clip(conds, clips)
     n = len(clips) * len(conds)  # clip-conditions decoded by each path
     same = sum(a == b for c in conds for a, b in zip(shared_hyps[c.name], per_clip_hyps[c.name]))
     row = {}
@@ -99,27 +97,47 @@ def main() -> None:
     }, ensure_ascii=False))
 
 
+def generate_per_clip(conds, clips) -> tuple[dict[str, list[str]], float]:
+    """The reference path: one transformers ``generate(input_features)`` per clip and condition, no cache."""
+    import time
+
+    import torch
+
+    from termadapt.decoding.hf import CONTROL_TOKENS, quiet_generation
+
+    start = time.perf_counter()
+    out: dict[str, list[str]] = {}
+    for cond in conds:
+        opts, texts = cond.options, []
+        for clip in clips:
+            feats = cond.processor.feature_extractor([clip.samples()], sampling_rate=16000, return_tensors="pt")
+            kwargs = {"language": opts.language, "task": opts.task, "do_sample": False,
+                      "max_new_tokens": min(opts.max_new_tokens, 448 - len(opts.prompt_ids) - CONTROL_TOKENS)}
+            if opts.prompt_ids:
+                kwargs["prompt_ids"] = torch.tensor(list(opts.prompt_ids))
+            with torch.inference_mode(), quiet_generation():
+                ids = cond.model.generate(input_features=feats.input_features, **kwargs)
+            texts.append(cond.processor.tokenizer.batch_decode(ids, skip_special_tokens=True)[0].strip())
+        out[cond.name] = texts
+    return out, time.perf_counter() - start
+
+
 def _fw_row(conds, clips, tf_hyps, args, n, tf_seconds) -> dict:
     """faster-whisper backend on the same conditions and clips: speed and agreement."""
     import time
-    from dataclasses import replace
 
-    from termadapt.evaluate_decode import Condition, HypCache
-    from termadapt.evaluate_fw import backend_tag, decode_conditions_fw, load_fw_models, transcribe_per_clip
-    from termadapt.metrics import cer
+    from termadapt.decoding import HypothesisCache, decode
+    from termadapt.decoding.ct2 import FasterWhisperBackend, load_fw_models, transcribe_per_clip
+    from termadapt.scoring.text import cer
 
-    tag = backend_tag("faster-whisper", args.compute_type)
-    fw_conds = [Condition(c.name, c.model, c.processor, replace(c.options, backend=tag), c.fingerprint,
-                          c.encoder_fingerprint) for c in conds]
     start = time.perf_counter()
-    models = load_fw_models(fw_conds, args.compute_type)
+    models = load_fw_models(conds, args.compute_type)
     load_s = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as tmp:
-        caches = {c.name: HypCache(Path(tmp) / f"{c.name}.jsonl") for c in fw_conds}
-        stats = decode_conditions_fw(fw_conds, clips, caches, batch_size=args.batch_size, models=models,
-                                     compute_type=args.compute_type)
-        fw_hyps = {c.name: [caches[c.name].get(c.cache_key(x)) for x in clips] for c in fw_conds}
-    per_clip, per_clip_s = transcribe_per_clip(fw_conds, clips, models)
+        result = decode(conds, clips, HypothesisCache(Path(tmp)), FasterWhisperBackend(args.compute_type, models=models),
+                        batch_size=args.batch_size)
+        stats, fw_hyps = result.stats, result.texts
+    per_clip, per_clip_s = transcribe_per_clip(conds, clips, models)
     flat = lambda h: [t for c in conds for t in h[c.name]]  # noqa: E731
     same = sum(a == b for a, b in zip(flat(tf_hyps), flat(fw_hyps)))
     return {

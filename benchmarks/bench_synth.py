@@ -29,9 +29,9 @@ sys.path.insert(0, str(ROOT))
 from termadapt.config import recipe_from_dict  # noqa: E402
 from termadapt.records import Utterance, write_jsonl  # noqa: E402
 from termadapt.speech.synth import synthesize  # noqa: E402
+from termadapt.tts import parse_voice  # noqa: E402
 from termadapt.tts import engine_class, get_engine  # noqa: E402
 from termadapt.tts.openjtalk import cli_available  # noqa: E402
-from termadapt.speech.voices import parse_voice  # noqa: E402
 
 VOICES = {
     "openjtalk (pyopenjtalk)": "openjtalk:mei_normal?speed=1",

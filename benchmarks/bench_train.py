@@ -2,7 +2,7 @@
 
 The seeds' recipe (seed 001/002): a plain ``Seq2SeqTrainer`` on a model with
 ``freeze_encoder()``, log-mel features prepared beforehand, default arguments — every
-step runs the frozen encoder again. termadapt's path (:mod:`termadapt.encoder_cache`): the
+step runs the frozen encoder again. termadapt's path (:mod:`termadapt.training.encoder_cache`): the
 encoder runs once per clip, then steps train the decoder on the stored outputs; the
 one-time encoder pass is timed separately and amortized over the epochs of a real run.
 
@@ -25,7 +25,6 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
-
 
 # Dense bf16/fp16 tensor-core peak FLOP/s, for model-FLOPs utilisation (vendor data sheets).
 PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12}
@@ -55,11 +54,11 @@ def _clips(n: int, tokenizer: Any) -> list[dict[str, Any]]:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
     from conftest import synthesize_ja
 
-    from termadapt.config import SHIPPED_DIR
-    from termadapt.train_data import make_labels, prompt_tokens
+    from termadapt.config import Recipe
+    from termadapt.text.templates import load_general_sentences
+    from termadapt.training.labels import make_labels, prompt_tokens
 
-    lines = [l.strip() for l in (SHIPPED_DIR / "general-ja.txt").read_text(encoding="utf-8").splitlines()]
-    lines = [l for l in lines if l and not l.startswith("#")][:n]
+    lines = load_general_sentences(Recipe().general_sentences_path())[:n]
     tokens = prompt_tokens(tokenizer)
     out = []
     for i, text in enumerate(lines):
@@ -141,9 +140,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import torch
     from transformers import Seq2SeqTrainer
 
-    from termadapt.encoder_cache import EncoderCache, encoder_fingerprint
-    from termadapt.train import trainer_class
-    from termadapt.train_data import IGNORE_INDEX, SpeechCollator
+    from termadapt.training import trainer_class
+    from termadapt.training.data import SpeechCollator
+    from termadapt.training.encoder_cache import EncoderCache, cache_name
+    from termadapt.training.labels import IGNORE_INDEX
 
     model, processor = _model(a.shape, a.model)
     clips = _clips(a.clips, processor.tokenizer)
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ta_model = copy.deepcopy(model).to("cuda" if a.device == "cuda" else "cpu")
         ta_model.freeze_encoder()
         by_key = {c["key"]: c["audio"] for c in clips}
-        cache = EncoderCache(tmp + "/cache", encoder_fingerprint(ta_model))
+        cache = EncoderCache(tmp + "/cache", *cache_name(ta_model, processor.feature_extractor))
         t0 = time.perf_counter()
         with torch.autocast(a.device, dtype=torch.bfloat16, enabled=a.precision == "bf16"):
             cache.build(ta_model, list(by_key), by_key.__getitem__, collate.features, ta_model.device, progress=False)

@@ -30,12 +30,22 @@ from .dataset import EVAL_SPLITS, open_dataset, split_rows, undecoded
 from .decoding import Condition, HypothesisCache, build_term_prompt, decode, default_device, make_condition
 from .errors import ConfigError, TermadaptError
 from .models import resolve_model
-from .records import EVAL_DIR, HYPOTHESES_DIR, MERGED_DIR, MODEL_DIR, REPORT_DIR, TERMS_FILE, UTTERANCES_FILE, iter_jsonl
+from .records import (
+    EVAL_DIR,
+    HYPOTHESES_DIR,
+    MERGED_DIR,
+    MODEL_DIR,
+    REPORT_DIR,
+    TERMS_FILE,
+    UTTERANCES_FILE,
+    iter_jsonl,
+)
 from .report.schema import SCHEMA_VERSION, ConditionInfo, MergePoint, Report, save_report
 from .scoring.budget import Budget, BudgetResult
 from .scoring.evaluation import outcome, score
 from .scoring.records import EvalClip
 from .scoring.terms import TermInfo
+from .text.readings import apply_user_dictionary, reset_user_dictionary, run_user_dictionary
 from .training.validation import decode_options
 
 __all__ = ["evaluate", "load_eval_sets", "load_model", "build_conditions", "check_budget", "CONDITION_ORDER"]
@@ -213,6 +223,15 @@ def _save_regression_audio(report: Report, sets: dict[str, list[EvalClip]], run_
         ch.audio = rel.as_posix()
 
 
+def _read_with_run_dictionary(run_dir: Path) -> None:
+    """Readings (the reading CER) with the run's user dictionary, as the TTS read the terms."""
+    dic = run_user_dictionary(run_dir)
+    if dic:
+        apply_user_dictionary(dic)
+    else:
+        reset_user_dictionary()
+
+
 def evaluate(recipe: Recipe, run_dir: str | Path, *, loader: ModelLoader = load_model, progress: bool = True,
              device: str | None = None) -> Path:
     """Transcribe the evaluation sets with every condition, score them, write ``report.json``.
@@ -243,6 +262,7 @@ def evaluate(recipe: Recipe, run_dir: str | Path, *, loader: ModelLoader = load_
                          progress=bar.update)
     hyps = {c.name: {clip.clip_id: text for clip, text in zip(clips, decoded.texts[c.name], strict=True)} for c in conds}
     names = [c.name for c in conds]
+    _read_with_run_dictionary(run_dir)
     scores = score(sets, hyps, names, terms, _templates(run_dir), cfg.bootstrap_samples, recipe.seed)
     timing = decoded.stats
     report = Report(

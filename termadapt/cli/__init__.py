@@ -7,8 +7,8 @@ heavy libraries (torch, transformers) are imported inside the commands so that
 
 from __future__ import annotations
 
+from . import evaluate, merge, models, pipeline, sentences, synth, terms, train  # noqa: F401,E402  (register commands)
 from ._app import app
-from . import terms, sentences, models, synth, train, merge, evaluate, pipeline  # noqa: F401,E402  (register commands)
 
 __all__ = ["app", "main"]
 

@@ -30,9 +30,9 @@ def transcribe(
 
     if fmt not in _FORMATS:
         raise TermadaptError(f"--format {fmt!r}: choose one of {', '.join(_FORMATS)}")
-    from ..models import resolve_model
     from ..decoding.transcribe import format_json, format_srt, format_txt, load_audio
     from ..decoding.transcribe import transcribe as run
+    from ..models import resolve_model
 
     clips = [(path, load_audio(path)) for path in audio]  # fail on a bad file before loading the model
     whisper, processor = resolve_model(model, cache_dir=cache_dir)

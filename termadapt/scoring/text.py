@@ -185,16 +185,24 @@ def wer(refs: Sequence[str], hyps: Sequence[str]) -> float:
     return _corpus_rate([" ".join(words(r)) for r in refs], [" ".join(words(h)) for h in hyps], jiwer.wer)
 
 
-@functools.lru_cache(maxsize=65536)
 def reading(text: str) -> str:
     """Katakana reading of ``text`` (OpenJTalk), normalized like any other text.
 
-    Arabic digits are read by OpenJTalk (``3日`` → ミッカ), so the text is given as NFKC
-    without numeral conversion.
+    Read with the user dictionary applied now (the evaluate stage applies the run's, so a
+    term is read as the dictionary says, whatever ran before in the process). Arabic digits
+    are read by OpenJTalk (``3日`` → ミッカ), so the text is given as NFKC without numeral
+    conversion.
     """
+    from ..text.readings import applied_user_dictionary
+
+    return _reading(text or "", applied_user_dictionary())
+
+
+@functools.lru_cache(maxsize=65536)
+def _reading(text: str, user_dictionary: str) -> str:
     import pyopenjtalk
 
-    text = unicodedata.normalize("NFKC", text or "").strip()
+    text = unicodedata.normalize("NFKC", text).strip()
     if not _strip(text):
         return ""
     return normalize(pyopenjtalk.g2p(text, kana=True))

@@ -32,7 +32,16 @@ from ..audio import SAMPLE_RATE, resample, wav_duration, write_wav
 from ..cache import cache_dir
 from ..config import Recipe, save_resolved
 from ..errors import TermadaptError
-from ..records import SYNTH_FILE, UTTERANCES_FILE, Clip, Utterance, atomic_write_text, read_jsonl, sha256_text, write_jsonl
+from ..records import (
+    SYNTH_FILE,
+    UTTERANCES_FILE,
+    Clip,
+    Utterance,
+    atomic_write_text,
+    read_jsonl,
+    sha256_text,
+    write_jsonl,
+)
 from ..tts import ENGINE_NAMES, VoiceSpec, engine_class, get_engine, parse_voice
 from .augment import AugmentSpec, apply_augment, check_augment_available, draw_augment
 from .voices import VoicePlan, plan_voices, write_voice_plan

@@ -1,6 +1,6 @@
 """Read and validate term dictionaries → :class:`~termadapt.records.TermEntry` records.
 
-Two formats (DESIGN.md §2), as CSV or TSV (the delimiter is sniffed):
+Two formats (docs/design.md, "Dictionaries"), as CSV or TSV (the delimiter is sniffed):
 
 * headerless, compatible with seed 001: ``reading , target`` (left: what the TTS speaks,
   right: what the recognizer must write), or a single column when both are the same;

@@ -34,6 +34,7 @@ __all__ = [
     "build_user_dictionary",
     "apply_user_dictionary",
     "reset_user_dictionary",
+    "applied_user_dictionary",
     "run_user_dictionary",
     "user_dictionary_rows",
 ]
@@ -239,6 +240,11 @@ def apply_user_dictionary(path: str | Path) -> None:
         return
     openjtalk().update_global_jtalk_with_user_dict([{"dic_path": str(p), "is_reading_protected": True}])
     _applied = key
+
+
+def applied_user_dictionary() -> str:
+    """Which user dictionary pyopenjtalk reads with now ("" for the system dictionary alone)."""
+    return _applied or ""
 
 
 def reset_user_dictionary() -> None:

@@ -37,7 +37,16 @@ from ..config import Recipe, save_resolved, to_toml
 from ..dataset import check_columns, open_dataset, split_rows, undecoded
 from ..decoding import HypothesisCache
 from ..errors import ConfigError, MissingDependencyError, TermadaptError
-from ..records import CHECKPOINTS_DIR, DATASET_DIR, HYPOTHESES_DIR, MODEL_DIR, RESOLVED_RECIPE, atomic_write_text, sha256_file, sha256_text
+from ..records import (
+    CHECKPOINTS_DIR,
+    DATASET_DIR,
+    HYPOTHESES_DIR,
+    MODEL_DIR,
+    RESOLVED_RECIPE,
+    atomic_write_text,
+    sha256_file,
+    sha256_text,
+)
 from .data import RowDataset, SpeechCollator, TrainRow
 from .guards import (
     ReplayMixSampler,

@@ -6,7 +6,7 @@ whose name is FOLDERNAME. A folder holds ``config.json`` and one model file
 (``model.pth``, ``best_model.pth`` or ``checkpoint*.pth``), and optionally a ``vocoder/``
 subfolder with its own ``config.json`` + ``.pth`` (without one coqui-tts uses Griffin-Lim).
 
-coqui-tts needs torchaudio/torchcodec builds matching torch (DESIGN.md §5); when it does
+coqui-tts needs torchaudio/torchcodec builds matching torch (docs/design.md, "Speech"); when it does
 not import, the engine reports itself unavailable with the install hint.
 """
 

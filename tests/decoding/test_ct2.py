@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-
 from test_evaluate import ROWS, build_adapted_run, make_recipe
 
 pytest.importorskip("faster_whisper")

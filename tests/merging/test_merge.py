@@ -332,10 +332,10 @@ def test_cli_merge_model_dir(tiny_model_dir, adapted_run, tmp_path):
 
 def test_merge_auto_reuses_the_validation_transcripts_of_training(tiny_model_dir, tmp_path, ja_speech, monkeypatch):
     """α = 0 is the base model and α = 1 the best checkpoint: training decoded both on the same clips."""
+    from train_fixtures import build_run_dir, tiny_recipe
     from transformers import WhisperForConditionalGeneration
 
     from termadapt.training import train
-    from train_fixtures import build_run_dir, tiny_recipe
 
     run = build_run_dir(tmp_path / "run", ja_speech)
     recipe = tiny_recipe(tiny_model_dir, max_steps=2, eval_every_steps=2, early_stopping=True, patience=0)

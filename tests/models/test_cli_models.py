@@ -10,8 +10,16 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from termadapt.cli import app
+from termadapt.decoding.transcribe import (
+    Segment,
+    TranscriptResult,
+    format_srt,
+    format_txt,
+    load_audio,
+    transcribe,
+    transcribe_batch,
+)
 from termadapt.errors import TermadaptError
-from termadapt.decoding.transcribe import Segment, TranscriptResult, format_srt, format_txt, load_audio, transcribe, transcribe_batch
 
 runner = CliRunner()
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from termadapt.errors import TermadaptError
-from termadapt.scoring.evaluation import paired_bootstrap_ci, template_ngrams
 from termadapt.report import write_report
 from termadapt.report.schema import Report, from_dict, load_report, save_report, to_dict
+from termadapt.scoring.evaluation import paired_bootstrap_ci, template_ngrams
 
 from .helpers import sample_report
 

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from termadapt.config import SHIPPED_DIR
+from termadapt.errors import DictionaryError
 from termadapt.text.dictionary import (
     MAX_CONTEXT_CHARS,
     MAX_TARGET_CHARS,
@@ -17,7 +18,6 @@ from termadapt.text.dictionary import (
     load_dictionaries,
     load_dictionary,
 )
-from termadapt.errors import DictionaryError
 
 DATA = Path(__file__).parent.parent / "data" / "dictionaries"
 
@@ -115,7 +115,7 @@ MALFORMED = [
     # (id, content, expected line, words in the message)
     ("empty", b"", 0, "empty file"),
     ("only-bom", b"\xef\xbb\xbf\n\n", 0, "empty file"),
-    ("only-comments", "# nothing\n".encode(), 0, "no entries"),
+    ("only-comments", b"# nothing\n", 0, "no entries"),
     ("header-only", b"target,reading\n", 0, "no entries"),
     ("separators-only-row", "ケイレン,痙攣\n , \n".encode(), 2, "no values"),
     ("missing-target", "ケイレン,痙攣\nエンゲ,\n".encode(), 2, "missing target"),

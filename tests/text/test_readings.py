@@ -9,6 +9,7 @@ import pytest
 
 from termadapt.config import SHIPPED_DIR, recipe_from_dict
 from termadapt.errors import DictionaryError
+from termadapt.records import TermEntry, read_jsonl
 from termadapt.text.homophones import find_homophones
 from termadapt.text.readings import (
     build_user_dictionary,
@@ -19,7 +20,6 @@ from termadapt.text.readings import (
 )
 from termadapt.text.templates import load_general_sentences as load_corpus
 from termadapt.text.terms import build_terms, sample_terms
-from termadapt.records import TermEntry, read_jsonl
 
 DATA = Path(__file__).parent.parent / "data" / "dictionaries"
 

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-
 from train_fixtures import build_run_dir
 
 # The worker goes through the real CLI, exactly as

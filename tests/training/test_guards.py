@@ -69,3 +69,19 @@ def test_homophone_guard_rows_are_repeated_to_balance_their_term():
     assert reps[13:16] == [4, 4, 4]  # 3 guard rows × 4 ≈ the 12 rows of 蒸留 itself
     assert homophone_repeats(rows, balance=0.5)[13:16] == [2, 2, 2]
     assert homophone_repeats(rows, balance=0.0) == [1] * len(rows)
+
+
+def test_the_ablation_adds_the_guards_in_table_order():
+    import importlib.util
+    from pathlib import Path
+
+    from termadapt.config import load_recipe
+
+    root = Path(__file__).resolve().parents[2]
+    spec = importlib.util.spec_from_file_location("ablate_guards", root / "benchmarks" / "ablate_guards.py")
+    ablate = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ablate)
+    planned = ablate.variants(load_recipe(root / "recipes" / "quickstart-ja.toml"))
+    assert [name for name, _ in planned] == ["frozen encoder", "+ replay", "+ homophone guard"]
+    assert planned[0][1] == {"replay_ratio": 0.0, "homophone_guard": False, "distill": "none", "early_stopping": False}
+    assert planned[-1][1] == {"distill": "none", "early_stopping": False}  # the recipe's run adds early stopping

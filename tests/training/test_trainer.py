@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from train_fixtures import build_run_dir, tiny_recipe
 
 from termadapt.errors import ConfigError, TermadaptError
 from termadapt.training import default_learning_rate, train
-
-from train_fixtures import build_run_dir, tiny_recipe
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ import pytest
 
 from termadapt.errors import ConfigError
 from termadapt.speech.synth import normalize_audio
+from termadapt.speech.voices import parse_voice
 from termadapt.tts import engine_class, get_engine
 from termadapt.tts.openjtalk import cli_available
-from termadapt.speech.voices import parse_voice
 
 TEXT = "今日はシンデンズを確認します。"
 
