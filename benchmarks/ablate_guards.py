@@ -63,11 +63,20 @@ def _row(name: str, report: dict[str, Any], condition: str) -> dict[str, Any]:
             continue
         if s.get("role") == "terms":
             # the budget's recall: neutral homophone sentences (either spelling fits) left out
-            row.update(term_recall=c["budget_recall"], term_hits=c["term_hits"] - c.get("neutral_hits", 0),
-                       term_total=c["term_total"] - c.get("neutral_total", 0), recall_neutral=c.get("recall_neutral"))
+            row.update(
+                term_recall=c["budget_recall"],
+                term_hits=c["term_hits"] - c.get("neutral_hits", 0),
+                term_total=c["term_total"] - c.get("neutral_total", 0),
+                recall_neutral=c.get("recall_neutral"),
+            )
         else:
-            row.update(general_cer=c["cer"], cer_delta_points=None if c["cer_delta"] is None else 100 * c["cer_delta"],
-                       invented=c["invented_terms"], swaps=c["homophone_swaps"], homophone_clips=c["homophone_clips"])
+            row.update(
+                general_cer=c["cer"],
+                cer_delta_points=None if c["cer_delta"] is None else 100 * c["cer_delta"],
+                invented=c["invented_terms"],
+                swaps=c["homophone_swaps"],
+                homophone_clips=c["homophone_clips"],
+            )
     if condition == "merged":
         chosen = [p for p in report.get("merge_curve", []) if p.get("chosen")]
         row["alpha"] = chosen[0]["alpha"] if chosen else None
@@ -98,13 +107,17 @@ def _fmt(v: Any, pct: bool = False) -> str:
 
 def markdown(rows: list[dict[str, Any]]) -> str:
     """The ablation table as Markdown."""
-    lines = ["| variant | condition | term recall (held-out voices) | general CER | Δ CER pts | invented terms | homophone swaps |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| variant | condition | term recall (held-out voices) | general CER | Δ CER pts | invented terms | homophone swaps |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['variant']} | {r['condition']}{' α ' + str(r['alpha']) if r.get('alpha') else ''} | "
-                     f"{_fmt(r.get('term_recall'), True)} ({r.get('term_hits')}/{r.get('term_total')}) | "
-                     f"{_fmt(r.get('general_cer'), True)} | {_fmt(r.get('cer_delta_points'))} | {r.get('invented')} | "
-                     f"{r.get('swaps')}/{r.get('homophone_clips')} |")
+        lines.append(
+            f"| {r['variant']} | {r['condition']}{' α ' + str(r['alpha']) if r.get('alpha') else ''} | "
+            f"{_fmt(r.get('term_recall'), True)} ({r.get('term_hits')}/{r.get('term_total')}) | "
+            f"{_fmt(r.get('general_cer'), True)} | {_fmt(r.get('cer_delta_points'))} | {r.get('invented')} | "
+            f"{r.get('swaps')}/{r.get('homophone_clips')} |"
+        )
     return "\n".join(lines)
 
 
@@ -140,8 +153,14 @@ def main() -> None:
     rows.append(_row(f"+ {early.name} (recipe)", reference, "adapted"))
     if merge.enabled(recipe) and any(c["name"] == "merged" for c in reference.get("conditions", [])):
         rows.append(_row(f"+ {merge.name} (recipe)", reference, "merged"))
-    result = {"date": time.strftime("%Y-%m-%d"), "recipe": str(args.recipe), "run_dir": str(ref),
-              "variants": dict(planned), "rows": rows, "seconds": timing}
+    result = {
+        "date": time.strftime("%Y-%m-%d"),
+        "recipe": str(args.recipe),
+        "run_dir": str(ref),
+        "variants": dict(planned),
+        "rows": rows,
+        "seconds": timing,
+    }
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "ablation.json", json.dumps(result, ensure_ascii=False, indent=2))
     print(markdown(rows))

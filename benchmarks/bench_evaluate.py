@@ -29,9 +29,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 SENTENCES = [
-    "今日は三日ぶりに晴れました。", "駅前の店は六時に閉まります。", "週末は家族と公園へ行きました。",
-    "明日の会議は十時から始まります。", "新しい本を図書館で借りました。", "朝ご飯にパンと卵を食べました。",
-    "電車が遅れて少し待ちました。", "冬になると空気が乾燥します。",
+    "今日は三日ぶりに晴れました。",
+    "駅前の店は六時に閉まります。",
+    "週末は家族と公園へ行きました。",
+    "明日の会議は十時から始まります。",
+    "新しい本を図書館で借りました。",
+    "朝ご飯にパンと卵を食べました。",
+    "電車が遅れて少し待ちました。",
+    "冬になると空気が乾燥します。",
 ]
 TERMS = ["痙攣", "心電図", "動悸", "肺気腫", "嚥下", "褥瘡", "頻脈"]
 
@@ -42,8 +47,12 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--max-new-tokens", type=int, default=48)
     ap.add_argument("--tiny", action="store_true", help="use the tiny random model instead of whisper-base")
-    ap.add_argument("--backend", choices=["transformers", "faster-whisper"], default="transformers",
-                    help="faster-whisper: also measure the CTranslate2 backend and its agreement")
+    ap.add_argument(
+        "--backend",
+        choices=["transformers", "faster-whisper"],
+        default="transformers",
+        help="faster-whisper: also measure the CTranslate2 backend and its agreement",
+    )
     ap.add_argument("--compute-type", default="float32", help="CT2 compute type for --backend faster-whisper")
     args = ap.parse_args()
 
@@ -77,8 +86,15 @@ def main() -> None:
     clips = []
     for i in range(args.clips):
         audio = synthesize_ja(SENTENCES[i % len(SENTENCES)], speed=1.0 + 0.05 * (i // len(SENTENCES)))
-        clips.append(EvalClip(set="general", index=i, audio_key=hashlib.sha256(audio.tobytes()).hexdigest(),
-                              audio=audio, text=SENTENCES[i % len(SENTENCES)]))
+        clips.append(
+            EvalClip(
+                set="general",
+                index=i,
+                audio_key=hashlib.sha256(audio.tobytes()).hexdigest(),
+                audio=audio,
+                text=SENTENCES[i % len(SENTENCES)],
+            )
+        )
     with tempfile.TemporaryDirectory() as tmp:
         result = decode(conds, clips, HypothesisCache(Path(tmp)), TransformersBackend(), batch_size=args.batch_size)
         stats, shared_hyps = result.stats, result.texts
@@ -88,13 +104,25 @@ def main() -> None:
     row = {}
     if args.backend == "faster-whisper":
         row = _fw_row(conds, clips, shared_hyps, args, n, stats["seconds"])
-    print(json.dumps({
-        "model": "tiny" if args.tiny else "whisper-base", "threads": torch.get_num_threads(), "clips": len(clips),
-        "conditions": len(conds), "batch_size": args.batch_size,
-        "shared_batched_clips_per_s": round(n / stats["seconds"], 3), "per_clip_generate_clips_per_s": round(n / per_clip_s, 3),
-        "speedup": round(per_clip_s / stats["seconds"], 2), "encoder_passes": stats["encoder_passes"],
-        "identical_hypotheses": f"{same}/{n}", "prompt_terms_fit": len(fitted), **row,
-    }, ensure_ascii=False))
+    print(
+        json.dumps(
+            {
+                "model": "tiny" if args.tiny else "whisper-base",
+                "threads": torch.get_num_threads(),
+                "clips": len(clips),
+                "conditions": len(conds),
+                "batch_size": args.batch_size,
+                "shared_batched_clips_per_s": round(n / stats["seconds"], 3),
+                "per_clip_generate_clips_per_s": round(n / per_clip_s, 3),
+                "speedup": round(per_clip_s / stats["seconds"], 2),
+                "encoder_passes": stats["encoder_passes"],
+                "identical_hypotheses": f"{same}/{n}",
+                "prompt_terms_fit": len(fitted),
+                **row,
+            },
+            ensure_ascii=False,
+        )
+    )
 
 
 def generate_per_clip(conds, clips) -> tuple[dict[str, list[str]], float]:
@@ -111,8 +139,12 @@ def generate_per_clip(conds, clips) -> tuple[dict[str, list[str]], float]:
         opts, texts = cond.options, []
         for clip in clips:
             feats = cond.processor.feature_extractor([clip.samples()], sampling_rate=16000, return_tensors="pt")
-            kwargs = {"language": opts.language, "task": opts.task, "do_sample": False,
-                      "max_new_tokens": min(opts.max_new_tokens, 448 - len(opts.prompt_ids) - CONTROL_TOKENS)}
+            kwargs = {
+                "language": opts.language,
+                "task": opts.task,
+                "do_sample": False,
+                "max_new_tokens": min(opts.max_new_tokens, 448 - len(opts.prompt_ids) - CONTROL_TOKENS),
+            }
             if opts.prompt_ids:
                 kwargs["prompt_ids"] = torch.tensor(list(opts.prompt_ids))
             with torch.inference_mode(), quiet_generation():
@@ -134,14 +166,20 @@ def _fw_row(conds, clips, tf_hyps, args, n, tf_seconds) -> dict:
     models = load_fw_models(conds, args.compute_type)
     load_s = time.perf_counter() - start
     with tempfile.TemporaryDirectory() as tmp:
-        result = decode(conds, clips, HypothesisCache(Path(tmp)), FasterWhisperBackend(args.compute_type, models=models),
-                        batch_size=args.batch_size)
+        result = decode(
+            conds,
+            clips,
+            HypothesisCache(Path(tmp)),
+            FasterWhisperBackend(args.compute_type, models=models),
+            batch_size=args.batch_size,
+        )
         stats, fw_hyps = result.stats, result.texts
     per_clip, per_clip_s = transcribe_per_clip(conds, clips, models)
     flat = lambda h: [t for c in conds for t in h[c.name]]  # noqa: E731
     same = sum(a == b for a, b in zip(flat(tf_hyps), flat(fw_hyps)))
     return {
-        "fw_compute_type": args.compute_type, "fw_load_s": round(load_s, 2),
+        "fw_compute_type": args.compute_type,
+        "fw_load_s": round(load_s, 2),
         "fw_batched_clips_per_s": round(n / stats["seconds"], 3),
         "fw_transcribe_per_clip_clips_per_s": round(n / per_clip_s, 3),
         "fw_vs_transformers_batched_speedup": round(tf_seconds / stats["seconds"], 2),

@@ -112,8 +112,12 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/scale.json"))
     parser.add_argument("--keep", action="store_true", help="keep the run directories")
-    parser.add_argument("--stop", default="dataset", choices=["terms", "sentences", "synth", "dataset"],
-                        help="last stage to run (terms/sentences alone take seconds even at 10,000 terms)")
+    parser.add_argument(
+        "--stop",
+        default="dataset",
+        choices=["terms", "sentences", "synth", "dataset"],
+        help="last stage to run (terms/sentences alone take seconds even at 10,000 terms)",
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="termadapt-scale-"))
     rows = []
@@ -130,7 +134,8 @@ def main() -> None:
         small, large = rows[0], rows[-1]
         meta["per_term_ratio_large_vs_small"] = {
             k: round(large["ms_per_term"][k] / small["ms_per_term"][k], 2)
-            for k in large["ms_per_term"] if small["ms_per_term"].get(k)
+            for k in large["ms_per_term"]
+            if small["ms_per_term"].get(k)
         }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(meta, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")

@@ -29,8 +29,7 @@ sys.path.insert(0, str(ROOT))
 from termadapt.config import recipe_from_dict  # noqa: E402
 from termadapt.records import Utterance, write_jsonl  # noqa: E402
 from termadapt.speech.synth import synthesize  # noqa: E402
-from termadapt.tts import parse_voice  # noqa: E402
-from termadapt.tts import engine_class, get_engine  # noqa: E402
+from termadapt.tts import engine_class, get_engine, parse_voice  # noqa: E402
 from termadapt.tts.openjtalk import cli_available  # noqa: E402
 
 VOICES = {
@@ -58,10 +57,19 @@ def bench_engine(label: str, voice: str, texts: list[str]) -> dict | None:
         wav, sr = engine.synthesize(text, spec)
         audio += len(wav) / sr
     took = time.perf_counter() - start
-    row = {"engine": label, "clips": len(texts), "seconds": round(took, 2), "clips_per_s": round(len(texts) / took, 2),
-           "rtf": round(took / audio, 3), "audio_s": round(audio, 1)}
-    print(f"{label:40s} {row['clips_per_s']:6.2f} clips/s  RTF {row['rtf']:.3f}  ({len(texts)} clips, "
-          f"{audio:.0f} s audio)", flush=True)
+    row = {
+        "engine": label,
+        "clips": len(texts),
+        "seconds": round(took, 2),
+        "clips_per_s": round(len(texts) / took, 2),
+        "rtf": round(took / audio, 3),
+        "audio_s": round(audio, 1),
+    }
+    print(
+        f"{label:40s} {row['clips_per_s']:6.2f} clips/s  RTF {row['rtf']:.3f}  ({len(texts)} clips, "
+        f"{audio:.0f} s audio)",
+        flush=True,
+    )
     return row
 
 
@@ -69,10 +77,18 @@ def bench_cache(texts: list[str], workers: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="bench-synth-") as tmp:
         run = Path(tmp) / "run"
         run.mkdir()
-        write_jsonl(run / "utterances.jsonl",
-                    [Utterance(f"g{i}", t, t, "general", "train") for i, t in enumerate(texts)])
-        recipe = recipe_from_dict({"synth": {"cache_dir": str(Path(tmp) / "cache"), "workers": workers,
-                                             "heldout_voices": ["openjtalk:mei_normal?speed=1.3&half_tone=-4"]}})
+        write_jsonl(
+            run / "utterances.jsonl", [Utterance(f"g{i}", t, t, "general", "train") for i, t in enumerate(texts)]
+        )
+        recipe = recipe_from_dict(
+            {
+                "synth": {
+                    "cache_dir": str(Path(tmp) / "cache"),
+                    "workers": workers,
+                    "heldout_voices": ["openjtalk:mei_normal?speed=1.3&half_tone=-4"],
+                }
+            }
+        )
         times = []
         for _ in range(2):
             (run / "synth.jsonl").unlink(missing_ok=True)
@@ -80,10 +96,19 @@ def bench_cache(texts: list[str], workers: int) -> dict:
             synthesize(recipe, run)
             times.append(time.perf_counter() - start)
     clips = 3 * len(texts)
-    row = {"clips": clips, "workers": workers, "cold_s": round(times[0], 2), "cached_s": round(times[1], 2),
-           "cold_clips_per_s": round(clips / times[0], 2), "speedup": round(times[0] / times[1], 1)}
-    print(f"synth stage, {clips} clips, {workers} workers: cold {times[0]:.1f} s ({row['cold_clips_per_s']} clips/s), "
-          f"fully cached re-run {times[1]:.2f} s → {row['speedup']}× faster", flush=True)
+    row = {
+        "clips": clips,
+        "workers": workers,
+        "cold_s": round(times[0], 2),
+        "cached_s": round(times[1], 2),
+        "cold_clips_per_s": round(clips / times[0], 2),
+        "speedup": round(times[0] / times[1], 1),
+    }
+    print(
+        f"synth stage, {clips} clips, {workers} workers: cold {times[0]:.1f} s ({row['cold_clips_per_s']} clips/s), "
+        f"fully cached re-run {times[1]:.2f} s → {row['speedup']}× faster",
+        flush=True,
+    )
     return row
 
 

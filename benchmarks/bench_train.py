@@ -31,8 +31,15 @@ PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12}
 # Epochs assumed when amortizing the one-time encoder pass (the issue's baseline trained 5).
 AMORTIZE_EPOCHS = 5
 # Whisper-small dimensions for the --shape small model (random weights, base tokenizer).
-SMALL_DIMS = dict(d_model=768, encoder_layers=12, decoder_layers=12, encoder_attention_heads=12,
-                  decoder_attention_heads=12, encoder_ffn_dim=3072, decoder_ffn_dim=3072)
+SMALL_DIMS = dict(
+    d_model=768,
+    encoder_layers=12,
+    decoder_layers=12,
+    encoder_attention_heads=12,
+    decoder_attention_heads=12,
+    encoder_ffn_dim=3072,
+    decoder_ffn_dim=3072,
+)
 
 
 def _model(shape: str, spec: str) -> tuple[Any, Any]:
@@ -63,8 +70,14 @@ def _clips(n: int, tokenizer: Any) -> list[dict[str, Any]]:
     out = []
     for i, text in enumerate(lines):
         audio = synthesize_ja(text)
-        out.append({"key": f"clip{i}", "audio": audio, "replay": 0,
-                    "labels": make_labels(text, tokenizer, tokens, len(audio) / 16000, False)})
+        out.append(
+            {
+                "key": f"clip{i}",
+                "audio": audio,
+                "replay": 0,
+                "labels": make_labels(text, tokenizer, tokens, len(audio) / 16000, False),
+            }
+        )
     return out
 
 
@@ -83,9 +96,19 @@ def _args(out: str, a: argparse.Namespace) -> Any:
     from transformers import Seq2SeqTrainingArguments
 
     return Seq2SeqTrainingArguments(
-        output_dir=out, per_device_train_batch_size=a.batch_size, max_steps=a.steps, learning_rate=1e-5,
-        save_strategy="no", report_to="none", disable_tqdm=True, remove_unused_columns=False, logging_steps=10**6,
-        bf16=a.precision == "bf16", fp16=a.precision == "fp16", use_cpu=a.device == "cpu", seed=0,
+        output_dir=out,
+        per_device_train_batch_size=a.batch_size,
+        max_steps=a.steps,
+        learning_rate=1e-5,
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        remove_unused_columns=False,
+        logging_steps=10**6,
+        bf16=a.precision == "bf16",
+        fp16=a.precision == "fp16",
+        use_cpu=a.device == "cpu",
+        seed=0,
         dataloader_pin_memory=a.device != "cpu",
     )
 
@@ -115,8 +138,10 @@ def _flops_per_step(trainer: Any, batch: dict[str, Any]) -> float:
 
     model = trainer.model
     batch = {k: v.to(model.device) if hasattr(v, "to") else v for k, v in batch.items()}
-    with FlopCounterMode(display=False) as counter, torch.autocast(model.device.type, dtype=torch.bfloat16,
-                                                                   enabled=trainer.args.bf16):
+    with (
+        FlopCounterMode(display=False) as counter,
+        torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=trainer.args.bf16),
+    ):
         loss = trainer.compute_loss(model, batch)
         loss.backward()
     model.zero_grad()
@@ -148,10 +173,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     model, processor = _model(a.shape, a.model)
     clips = _clips(a.clips, processor.tokenizer)
     collate = SpeechCollator(processor.feature_extractor)
-    result: dict[str, Any] = {"model": a.model if a.shape == "base" else "whisper-small-shaped (random)",
-                              "device": torch.cuda.get_device_name() if a.device == "cuda" else "cpu",
-                              "threads": torch.get_num_threads(), "batch_size": a.batch_size, "steps": a.steps,
-                              "clips": len(clips), "precision": a.precision}
+    result: dict[str, Any] = {
+        "model": a.model if a.shape == "base" else "whisper-small-shaped (random)",
+        "device": torch.cuda.get_device_name() if a.device == "cuda" else "cpu",
+        "threads": torch.get_num_threads(),
+        "batch_size": a.batch_size,
+        "steps": a.steps,
+        "clips": len(clips),
+        "precision": a.precision,
+    }
 
     # Seeds' recipe: features prepared once (dataset.map in the seeds), encoder run every step.
     feats = [collate.features([c["audio"]])[0] for c in clips]
@@ -167,8 +197,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         seed_model = copy.deepcopy(model)
         seed_model.freeze_encoder()
-        seed_trainer = Seq2SeqTrainer(model=seed_model, args=_args(tmp + "/seed", a),
-                                      train_dataset=_ListDataset(seed_items), data_collator=seed_collator)
+        seed_trainer = Seq2SeqTrainer(
+            model=seed_model,
+            args=_args(tmp + "/seed", a),
+            train_dataset=_ListDataset(seed_items),
+            data_collator=seed_collator,
+        )
         seed_step = _timed_train(seed_trainer)
         del seed_trainer, seed_model
 
@@ -181,25 +215,36 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         with torch.autocast(a.device, dtype=torch.bfloat16, enabled=a.precision == "bf16"):
             cache.build(ta_model, list(by_key), by_key.__getitem__, collate.features, ta_model.device, progress=False)
         encode_per_clip = (time.perf_counter() - t0) / len(clips)
-        ta_trainer = trainer_class()(model=ta_model, args=_args(tmp + "/ta", a),
-                                     train_dataset=_ListDataset([{k: c[k] for k in ("key", "labels", "replay")} for c in clips]),
-                                     data_collator=SpeechCollator(processor.feature_extractor, cache))
+        ta_trainer = trainer_class()(
+            model=ta_model,
+            args=_args(tmp + "/ta", a),
+            train_dataset=_ListDataset([{k: c[k] for k in ("key", "labels", "replay")} for c in clips]),
+            data_collator=SpeechCollator(processor.feature_extractor, cache),
+        )
         ta_step = _timed_train(ta_trainer)
-        flops = _flops_per_step(ta_trainer, SpeechCollator(processor.feature_extractor, cache)(
-            [{k: c[k] for k in ("key", "labels", "replay")} for c in clips[: a.batch_size]]))
+        flops = _flops_per_step(
+            ta_trainer,
+            SpeechCollator(processor.feature_extractor, cache)(
+                [{k: c[k] for k in ("key", "labels", "replay")} for c in clips[: a.batch_size]]
+            ),
+        )
 
     bs = a.batch_size
     seed_sps, ta_sps = bs / seed_step, bs / ta_step
     # A real run of E epochs over N clips: N encoder passes once, then E·N samples of steps.
     amortized = AMORTIZE_EPOCHS / (AMORTIZE_EPOCHS / ta_sps + encode_per_clip)
-    result.update({
-        "seeds_recipe_samples_per_s": round(seed_sps, 3), "seeds_recipe_s_per_step": round(seed_step, 3),
-        "termadapt_samples_per_s": round(ta_sps, 3), "termadapt_s_per_step": round(ta_step, 3),
-        "encoder_once_s_per_clip": round(encode_per_clip, 3),
-        "speedup_steps": round(ta_sps / seed_sps, 2),
-        f"speedup_{AMORTIZE_EPOCHS}_epochs_incl_encoder_pass": round(amortized / seed_sps, 2),
-        "termadapt_model_tflops_per_step": round(flops / 1e12, 4),
-    })
+    result.update(
+        {
+            "seeds_recipe_samples_per_s": round(seed_sps, 3),
+            "seeds_recipe_s_per_step": round(seed_step, 3),
+            "termadapt_samples_per_s": round(ta_sps, 3),
+            "termadapt_s_per_step": round(ta_step, 3),
+            "encoder_once_s_per_clip": round(encode_per_clip, 3),
+            "speedup_steps": round(ta_sps / seed_sps, 2),
+            f"speedup_{AMORTIZE_EPOCHS}_epochs_incl_encoder_pass": round(amortized / seed_sps, 2),
+            "termadapt_model_tflops_per_step": round(flops / 1e12, 4),
+        }
+    )
     if a.device == "cuda":
         name = torch.cuda.get_device_name()
         peak = next((v for k, v in PEAK_FLOPS.items() if k in name), None)

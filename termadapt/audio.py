@@ -100,12 +100,16 @@ def decode_cell(cell: Any, where: str = "audio") -> np.ndarray:
             source = io.BytesIO(cell["bytes"]) if cell.get("bytes") is not None else cell["path"]
             wav, sr = sf.read(source, dtype="float32", always_2d=True)
         except (OSError, RuntimeError, sf.LibsndfileError) as exc:
-            raise TermadaptError(f"{where}: cannot read audio ({exc}) — rebuild the dataset with `termadapt dataset`") from None
+            raise TermadaptError(
+                f"{where}: cannot read audio ({exc}) — rebuild the dataset with `termadapt dataset`"
+            ) from None
     elif hasattr(cell, "get_all_samples"):  # torchcodec AudioDecoder
         samples = cell.get_all_samples()
         wav, sr = samples.data.numpy().T.astype(np.float32), int(samples.sample_rate)
     else:
-        raise TermadaptError(f"{where}: no audio in the cell ({type(cell).__name__}) — rebuild the dataset with `termadapt dataset`")
+        raise TermadaptError(
+            f"{where}: no audio in the cell ({type(cell).__name__}) — rebuild the dataset with `termadapt dataset`"
+        )
     return np.ascontiguousarray(resample(to_mono(wav), sr), dtype=np.float32)
 
 

@@ -101,20 +101,18 @@ class DictionaryConfig:
     max_homophones: int = doc("Most general words sharing a term's reading to record per term (0 = none).", 5)
     max_terms: int = doc(
         "Use at most this many terms: a seeded sample in dictionary order (0 = all). For a quick "
-        "CPU run of a large dictionary.", 0)
+        "CPU run of a large dictionary.",
+        0,
+    )
 
 
 @dataclass
 class SentencesConfig:
     """How term and general sentences are made and split."""
 
-    domains: list[str] = doc(
-        "Shipped template domains to use: general, medical, tech.", factory=lambda: ["general"]
-    )
+    domains: list[str] = doc("Shipped template domains to use: general, medical, tech.", factory=lambda: ["general"])
     template_files: list[str] = doc("Extra template files (one `{term}` template a line).", factory=list)
-    general_sentences: str = doc(
-        "File of general sentences (one a line); empty = the shipped general-ja.txt.", ""
-    )
+    general_sentences: str = doc("File of general sentences (one a line); empty = the shipped general-ja.txt.", "")
     test_template_fraction: float = doc("Share of templates held out for testing.", 0.3)
     validation_template_fraction: float = doc("Share of templates held out for validation.", 0.15)
     templates_per_term: int = doc("Training templates per term (0 = all training templates).", 0)
@@ -126,7 +124,9 @@ class SentencesConfig:
     homophone_terms_deciding_only: bool = doc(
         "For a term with homophones, train and validate only on sentences whose context decides the "
         "spelling (domain templates, context sentences): the term alone or in a neutral sentence would "
-        "teach its spelling regardless of context, against the homophone guard.", True)
+        "teach its spelling regardless of context, against the homophone guard.",
+        True,
+    )
     general_replay_fraction: float = doc("Share of general sentences in the replay (training) pool.", 0.6)
     general_validation_fraction: float = doc("Share of general sentences kept for validation.", 0.1)
     max_general_replay: int = doc("Cap on replay sentences (0 = no cap).", 0)
@@ -140,8 +140,11 @@ class SynthConfig:
 
     train_voices: list[str] = doc(
         "Voices used for training audio (see `termadapt voices`).",
-        factory=lambda: ["openjtalk:mei_normal?speed=1.0", "openjtalk:mei_normal?speed=0.9&half_tone=-2",
-                         "openjtalk:mei_normal?speed=1.15&half_tone=2"],
+        factory=lambda: [
+            "openjtalk:mei_normal?speed=1.0",
+            "openjtalk:mei_normal?speed=0.9&half_tone=-2",
+            "openjtalk:mei_normal?speed=1.15&half_tone=2",
+        ],
     )
     heldout_voices: list[str] = doc(
         "Voices never used for training: test and validation audio.",
@@ -189,7 +192,9 @@ class DatasetConfig:
 class ModelConfig:
     """The base model."""
 
-    base: str = doc("Model spec: whisper-base, a hub id, a local HF dir, a .pt file or a CTranslate2 dir.", "whisper-base")
+    base: str = doc(
+        "Model spec: whisper-base, a hub id, a local HF dir, a .pt file or a CTranslate2 dir.", "whisper-base"
+    )
     language: str = doc("Whisper language code.", "ja")
     task: str = doc("Whisper task: transcribe.", "transcribe")
 
@@ -216,7 +221,9 @@ class TrainConfig:
     )
     early_stopping: bool = doc(
         "Evaluate during training and keep the best checkpoint, ranked by the forgetting budget "
-        "([evaluate]): within it, the best term recall.", True)
+        "([evaluate]): within it, the best term recall.",
+        True,
+    )
     eval_every_steps: int = doc("Steps between validation evaluations (0 = once per epoch).", 0)
     patience: int = doc("Evaluations without improvement before stopping.", 2)
     precompute_encoder: str = doc("Run the frozen encoder once per clip: auto, on or off.", "auto")
@@ -250,7 +257,9 @@ class EvaluateConfig:
     ct2_compute_type: str = doc("faster-whisper backend: CTranslate2 compute type on CPU (float32 or int8).", "float32")
     max_new_tokens: int = doc(
         "Most tokens decoded per clip, in validation (early stopping, merge α) and evaluation alike "
-        "(clips are short sentences; the cap stops repetition loops).", 128)
+        "(clips are short sentences; the cap stops repetition loops).",
+        128,
+    )
     max_general_cer_increase: float = doc("Budget: general CER may rise at most this many points.", 0.5)
     min_term_recall: float = doc("Budget: term recall on held-out speech at least this share.", 0.95)
     max_invented_terms: int = doc("Budget: general clips with an invented term, at most.", 0)
@@ -303,8 +312,13 @@ class Recipe:
         return Path("runs") / self.name
 
 
-_PATH_FIELDS = {("dictionary", "paths"), ("sentences", "template_files"), ("sentences", "general_sentences"),
-                ("dataset", "eval_imports"), ("dataset", "replay_imports")}
+_PATH_FIELDS = {
+    ("dictionary", "paths"),
+    ("sentences", "template_files"),
+    ("sentences", "general_sentences"),
+    ("dataset", "eval_imports"),
+    ("dataset", "replay_imports"),
+}
 
 
 def _type_ok(value: Any, tp: Any) -> bool:
@@ -329,7 +343,9 @@ def _type_name(tp: Any) -> str:
         return " or ".join(_type_name(t) for t in typing.get_args(tp))
     if origin is list:
         return f"list of {_type_name(typing.get_args(tp)[0])}"
-    return {str: "string", int: "integer", float: "number", bool: "true/false"}.get(tp, getattr(tp, "__name__", str(tp)))
+    return {str: "string", int: "integer", float: "number", bool: "true/false"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
 
 
 def _build(cls: type, data: dict[str, Any], where: str, origin: str) -> Any:
@@ -364,21 +380,36 @@ def _validate(recipe: Recipe, origin: str) -> None:
         (recipe.train.freeze in {"encoder", "none", "lora"}, "train.freeze must be encoder, none or lora"),
         (recipe.train.distill in {"none", "labels", "kl"}, "train.distill must be none, labels or kl"),
         (recipe.train.precompute_encoder in {"auto", "on", "off"}, "train.precompute_encoder must be auto, on or off"),
-        (recipe.train.precision in {"auto", "fp32", "bf16", "fp16"}, "train.precision must be auto, fp32, bf16 or fp16"),
+        (
+            recipe.train.precision in {"auto", "fp32", "bf16", "fp16"},
+            "train.precision must be auto, fp32, bf16 or fp16",
+        ),
         (0.0 <= recipe.train.replay_ratio < 1.0, "train.replay_ratio must be in [0, 1)"),
         (recipe.train.batch_size >= 1, "train.batch_size must be at least 1"),
-        (recipe.merge.alpha == "auto" or (isinstance(recipe.merge.alpha, float) and 0.0 <= recipe.merge.alpha <= 1.0)
-         or (isinstance(recipe.merge.alpha, int) and recipe.merge.alpha in (0, 1)),
-         'merge.alpha must be "auto" or a number in [0, 1]'),
+        (
+            recipe.merge.alpha == "auto"
+            or (isinstance(recipe.merge.alpha, float) and 0.0 <= recipe.merge.alpha <= 1.0)
+            or (isinstance(recipe.merge.alpha, int) and recipe.merge.alpha in (0, 1)),
+            'merge.alpha must be "auto" or a number in [0, 1]',
+        ),
         (all(0.0 <= a <= 1.0 for a in recipe.merge.alpha_grid), "merge.alpha_grid values must be in [0, 1]"),
         (0.0 < recipe.sentences.test_template_fraction < 1.0, "sentences.test_template_fraction must be in (0, 1)"),
-        (0.0 <= recipe.sentences.validation_template_fraction < 1.0 - recipe.sentences.test_template_fraction,
-         "sentences.validation_template_fraction + test_template_fraction must be below 1"),
-        (0.0 < recipe.sentences.general_replay_fraction + recipe.sentences.general_validation_fraction < 1.0,
-         "sentences.general_replay_fraction + general_validation_fraction must be below 1 (the rest is the regression pool)"),
-        (recipe.evaluate.backend in {"transformers", "faster-whisper"}, "evaluate.backend must be transformers or faster-whisper"),
-        (set(recipe.evaluate.conditions) <= {"base", "prompt", "adapted", "merged"},
-         "evaluate.conditions may contain base, prompt, adapted, merged"),
+        (
+            0.0 <= recipe.sentences.validation_template_fraction < 1.0 - recipe.sentences.test_template_fraction,
+            "sentences.validation_template_fraction + test_template_fraction must be below 1",
+        ),
+        (
+            0.0 < recipe.sentences.general_replay_fraction + recipe.sentences.general_validation_fraction < 1.0,
+            "sentences.general_replay_fraction + general_validation_fraction must be below 1 (the rest is the regression pool)",
+        ),
+        (
+            recipe.evaluate.backend in {"transformers", "faster-whisper"},
+            "evaluate.backend must be transformers or faster-whisper",
+        ),
+        (
+            set(recipe.evaluate.conditions) <= {"base", "prompt", "adapted", "merged"},
+            "evaluate.conditions may contain base, prompt, adapted, merged",
+        ),
         (set(recipe.report.formats) <= {"json", "md", "html", "csv"}, "report.formats may contain json, md, html, csv"),
     ]
     for ok, message in checks:

@@ -56,8 +56,19 @@ SPLITS = ("train", "validation", "test_terms", "general", "general_train")
 # Splits scored by the evaluation besides imported real sets (import_*); train, validation
 # and general_train are never scored (their sentences or voices were seen in training).
 EVAL_SPLITS = ("test_terms", "general")
-FEATURE_COLUMNS = ("audio", "text", "kind", "voice", "held_out", "terms", "utterance_id", "homophone_of",
-                   "decides", "duration", "augment")
+FEATURE_COLUMNS = (
+    "audio",
+    "text",
+    "kind",
+    "voice",
+    "held_out",
+    "terms",
+    "utterance_id",
+    "homophone_of",
+    "decides",
+    "duration",
+    "augment",
+)
 TRAIN_SPLITS = ("train", "general_train")
 HELD_OUT_ONLY_SPLITS = ("test_terms", "general", "validation")
 # Audio cells hashed per batch when keying clips: bounded memory on large datasets.
@@ -72,21 +83,26 @@ def features(raw_audio: bool = False) -> Any:
     """
     import datasets
 
-    audio = ({"bytes": datasets.Value("binary"), "path": datasets.Value("string")} if raw_audio
-             else datasets.Audio(sampling_rate=SAMPLE_RATE))
-    return datasets.Features({
-        "audio": audio,
-        "text": datasets.Value("string"),
-        "kind": datasets.Value("string"),
-        "voice": datasets.Value("string"),
-        "held_out": datasets.Value("bool"),
-        "terms": datasets.List(datasets.Value("string")),
-        "utterance_id": datasets.Value("string"),
-        "homophone_of": datasets.Value("string"),
-        "decides": datasets.Value("int8"),
-        "duration": datasets.Value("float32"),
-        "augment": datasets.Value("string"),
-    })
+    audio = (
+        {"bytes": datasets.Value("binary"), "path": datasets.Value("string")}
+        if raw_audio
+        else datasets.Audio(sampling_rate=SAMPLE_RATE)
+    )
+    return datasets.Features(
+        {
+            "audio": audio,
+            "text": datasets.Value("string"),
+            "kind": datasets.Value("string"),
+            "voice": datasets.Value("string"),
+            "held_out": datasets.Value("bool"),
+            "terms": datasets.List(datasets.Value("string")),
+            "utterance_id": datasets.Value("string"),
+            "homophone_of": datasets.Value("string"),
+            "decides": datasets.Value("int8"),
+            "duration": datasets.Value("float32"),
+            "augment": datasets.Value("string"),
+        }
+    )
 
 
 def split_of(clip: Clip) -> str:
@@ -111,9 +127,16 @@ def _rows(clips: list[Clip]):
     for clip in clips:
         yield {
             "audio": {"bytes": Path(clip.audio_path).read_bytes(), "path": Path(clip.audio_path).name},
-            "text": clip.text, "kind": clip.kind, "voice": clip.voice, "held_out": bool(clip.held_out),
-            "terms": list(clip.terms), "utterance_id": clip.utterance_id, "homophone_of": clip.homophone_of or "",
-            "decides": _decides(clip.decides), "duration": float(clip.duration), "augment": clip.augment,
+            "text": clip.text,
+            "kind": clip.kind,
+            "voice": clip.voice,
+            "held_out": bool(clip.held_out),
+            "terms": list(clip.terms),
+            "utterance_id": clip.utterance_id,
+            "homophone_of": clip.homophone_of or "",
+            "decides": _decides(clip.decides),
+            "duration": float(clip.duration),
+            "augment": clip.augment,
         }
 
 
@@ -121,13 +144,17 @@ def _check_voices(by_split: dict[str, list[Clip]]) -> None:
     for split in TRAIN_SPLITS:
         bad = [c for c in by_split.get(split, []) if c.held_out]
         if bad:
-            raise TermadaptError(f"held-out voice {bad[0].voice} found in the {split} split "
-                                 f"({bad[0].text!r}) — check synth.train_voices / synth.heldout_voices")
+            raise TermadaptError(
+                f"held-out voice {bad[0].voice} found in the {split} split "
+                f"({bad[0].text!r}) — check synth.train_voices / synth.heldout_voices"
+            )
     for split in HELD_OUT_ONLY_SPLITS:
         bad = [c for c in by_split.get(split, []) if not c.held_out]
         if bad:
-            raise TermadaptError(f"training voice {bad[0].voice} found in the {split} split "
-                                 f"({bad[0].text!r}) — evaluation audio must come from held-out voices")
+            raise TermadaptError(
+                f"training voice {bad[0].voice} found in the {split} split "
+                f"({bad[0].text!r}) — evaluation audio must come from held-out voices"
+            )
 
 
 def _term_targets(run_dir: Path) -> list[str]:
@@ -146,7 +173,12 @@ def _tag_terms(clip: Clip, targets: list[str]) -> Clip:
 
 
 def _stats(by_split: dict[str, list[Clip]], dropped: list[Clip], reports: list[Any], run_dir: Path) -> dict[str, Any]:
-    stats: dict[str, Any] = {"splits": {}, "clips_per_term": {}, "clips_per_voice": {}, "dropped_too_long": len(dropped)}
+    stats: dict[str, Any] = {
+        "splits": {},
+        "clips_per_term": {},
+        "clips_per_voice": {},
+        "dropped_too_long": len(dropped),
+    }
     per_term: dict[str, Counter] = defaultdict(Counter)
     per_voice: dict[str, Counter] = defaultdict(Counter)
     for split, clips in by_split.items():
@@ -163,9 +195,16 @@ def _stats(by_split: dict[str, list[Clip]], dropped: list[Clip], reports: list[A
     stats["clips_per_term"] = {t: dict(c) for t, c in sorted(per_term.items())}
     stats["clips_per_voice"] = {v: dict(c) for v, c in sorted(per_voice.items())}
     stats["hours"] = round(sum(s["hours"] for s in stats["splits"].values()), 4)
-    stats["imports"] = [{"name": r.name, "source": r.source, "format": r.format, "clips": r.clips,
-                         "problems": {k: {"count": v[0], "first": v[1]} for k, v in r.problems.items()}}
-                        for r in reports]
+    stats["imports"] = [
+        {
+            "name": r.name,
+            "source": r.source,
+            "format": r.format,
+            "clips": r.clips,
+            "problems": {k: {"count": v[0], "first": v[1]} for k, v in r.problems.items()},
+        }
+        for r in reports
+    ]
     voices_json = run_dir / VOICES_FILE
     if voices_json.is_file():
         plan = json.loads(voices_json.read_text(encoding="utf-8"))
@@ -197,13 +236,16 @@ def build_dataset(recipe: Recipe, run_dir: str | Path) -> Path:
     clips: list[Clip] = read_jsonl(manifest, Clip)
     missing = [c for c in clips if not Path(c.audio_path).is_file()]
     if missing:
-        raise TermadaptError(f"{len(missing)} clips in {manifest} have no audio (first: {missing[0].audio_path}) — "
-                             "the audio cache was cleared; re-run `termadapt synth`")
+        raise TermadaptError(
+            f"{len(missing)} clips in {manifest} have no audio (first: {missing[0].audio_path}) — "
+            "the audio cache was cleared; re-run `termadapt synth`"
+        )
     root = audio_cache(recipe) / "imports"
     targets = _term_targets(run_dir)
     reports = []
-    for spec, held_out in [(p, True) for p in recipe.dataset.eval_imports] + \
-                          [(p, False) for p in recipe.dataset.replay_imports]:
+    for spec, held_out in [(p, True) for p in recipe.dataset.eval_imports] + [
+        (p, False) for p in recipe.dataset.replay_imports
+    ]:
         path = recipe.path(spec)
         imported, report = load_import(path, root, name=import_name(path), held_out=held_out)
         for line in [report.summary(), *report.lines()]:
@@ -231,7 +273,10 @@ def build_dataset(recipe: Recipe, run_dir: str | Path) -> Path:
         for split, split_clips in by_split.items():
             if split_clips:
                 parts[split] = datasets.Dataset.from_generator(
-                    _rows, gen_kwargs={"clips": split_clips}, features=raw, cache_dir=str(work / "cache"),
+                    _rows,
+                    gen_kwargs={"clips": split_clips},
+                    features=raw,
+                    cache_dir=str(work / "cache"),
                 ).cast(feats)
             else:
                 parts[split] = datasets.Dataset.from_dict({k: [] for k in feats}, features=raw).cast(feats)
@@ -264,12 +309,16 @@ def open_dataset(run_dir: str | Path, needed_by: str) -> Any:
 
     path = Path(run_dir) / DATASET_DIR
     if not path.is_dir():
-        raise TermadaptError(f"{path}: no dataset for {needed_by} — run `termadapt dataset RECIPE` (or build-and-train) first")
+        raise TermadaptError(
+            f"{path}: no dataset for {needed_by} — run `termadapt dataset RECIPE` (or build-and-train) first"
+        )
     try:
         dd = datasets.load_from_disk(str(path))
     except Exception as exc:  # noqa: BLE001 - any load failure is a broken dataset folder
         reason = " ".join(str(exc).split())[:160] or type(exc).__name__
-        raise TermadaptError(f"{path}: cannot load the dataset ({reason}) — rebuild it with `termadapt dataset RECIPE`") from None
+        raise TermadaptError(
+            f"{path}: cannot load the dataset ({reason}) — rebuild it with `termadapt dataset RECIPE`"
+        ) from None
     if not isinstance(dd, datasets.DatasetDict):
         raise TermadaptError(f"{path}: not a DatasetDict of splits — rebuild it with `termadapt dataset RECIPE`")
     return dd
@@ -281,7 +330,9 @@ def undecoded(dd: Any, name: str) -> Any:
 
     split = dd[name]
     if "audio" not in split.column_names:
-        raise TermadaptError(f"dataset/{name} has no 'audio' column — rebuild the dataset with `termadapt dataset RECIPE`")
+        raise TermadaptError(
+            f"dataset/{name} has no 'audio' column — rebuild the dataset with `termadapt dataset RECIPE`"
+        )
     return split.cast_column("audio", datasets.Audio(sampling_rate=SAMPLE_RATE, decode=False))
 
 
@@ -289,10 +340,14 @@ def check_columns(split: Any, name: str, needed: Sequence[str]) -> None:
     """Raise a one-line error naming the missing columns of a split."""
     missing = [c for c in needed if c not in split.column_names]
     if missing:
-        raise TermadaptError(f"dataset/{name}: missing column(s) {', '.join(missing)} — rebuild it with `termadapt dataset RECIPE`")
+        raise TermadaptError(
+            f"dataset/{name}: missing column(s) {', '.join(missing)} — rebuild it with `termadapt dataset RECIPE`"
+        )
 
 
-def split_rows(split: Any, columns: Sequence[str] = ("text", "kind", "terms", "duration", "decides", "homophone_of")) -> list[dict[str, Any]]:
+def split_rows(
+    split: Any, columns: Sequence[str] = ("text", "kind", "terms", "duration", "decides", "homophone_of")
+) -> list[dict[str, Any]]:
     """Rows of an undecoded split without audio, each with its clip's content ``key``.
 
     Missing optional columns get their defaults (``decides`` −1, ``homophone_of`` ""), so

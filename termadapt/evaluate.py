@@ -71,20 +71,35 @@ def load_eval_sets(run_dir: str | Path, splits: Sequence[str] | None = None) -> 
     names = list(splits) if splits else [s for s in dd if s in EVAL_SPLITS or s.startswith("import_")]
     names = [s for s in names if s in dd]
     if not names:
-        raise TermadaptError(f"{Path(run_dir) / 'dataset'}: no evaluation split (test_terms, general, import_*) — "
-                             "rebuild the dataset with `termadapt dataset RECIPE`")
+        raise TermadaptError(
+            f"{Path(run_dir) / 'dataset'}: no evaluation split (test_terms, general, import_*) — "
+            "rebuild the dataset with `termadapt dataset RECIPE`"
+        )
     out: dict[str, list[EvalClip]] = {}
     for name in names:
         split = undecoded(dd, name)
-        rows = split_rows(split, ("text", "kind", "voice", "terms", "utterance_id", "homophone_of", "decides", "duration"))
+        rows = split_rows(
+            split, ("text", "kind", "voice", "terms", "utterance_id", "homophone_of", "decides", "duration")
+        )
         clips = []
         for i, (row, cell) in enumerate(zip(rows, split["audio"], strict=True)):
             audio = decode_cell(cell, f"dataset/{name}[{i}]")
-            clips.append(EvalClip(
-                set=name, index=i, audio_key=row["key"], audio=audio, text=row.get("text") or "",
-                kind=row.get("kind") or "general", voice=row.get("voice") or "", terms=tuple(row["terms"]),
-                utterance_id=row.get("utterance_id") or "", homophone_of=row["homophone_of"], decides=row["decides"],
-                duration=float(row.get("duration") or len(audio) / SAMPLE_RATE)))
+            clips.append(
+                EvalClip(
+                    set=name,
+                    index=i,
+                    audio_key=row["key"],
+                    audio=audio,
+                    text=row.get("text") or "",
+                    kind=row.get("kind") or "general",
+                    voice=row.get("voice") or "",
+                    terms=tuple(row["terms"]),
+                    utterance_id=row.get("utterance_id") or "",
+                    homophone_of=row["homophone_of"],
+                    decides=row["decides"],
+                    duration=float(row.get("duration") or len(audio) / SAMPLE_RATE),
+                )
+            )
         out[name] = clips
     return out
 
@@ -111,8 +126,11 @@ def _templates(run_dir: Path) -> list[str]:
     if not path.is_file():
         return []
     rows = iter_jsonl(path)
-    return list(dict.fromkeys(r["template"] for r in rows if r.get("kind") == "term" and r.get("split") == "train"
-                              and r.get("template")))
+    return list(
+        dict.fromkeys(
+            r["template"] for r in rows if r.get("kind") == "term" and r.get("split") == "train" and r.get("template")
+        )
+    )
 
 
 def _backend(recipe: Recipe, device: str) -> Any:
@@ -127,7 +145,11 @@ def _backend(recipe: Recipe, device: str) -> Any:
 
 
 def build_conditions(
-    recipe: Recipe, run_dir: Path, terms: Sequence[TermInfo], loader: ModelLoader = load_model, device: str = "cpu",
+    recipe: Recipe,
+    run_dir: Path,
+    terms: Sequence[TermInfo],
+    loader: ModelLoader = load_model,
+    device: str = "cpu",
 ) -> tuple[list[Condition], list[ConditionInfo]]:
     """Load the models of ``recipe.evaluate.conditions`` that exist in ``run_dir``, on ``device``.
 
@@ -159,15 +181,30 @@ def build_conditions(
         if name == "prompt":
             ids, fitted = build_term_prompt(proc, [t.target for t in terms])
             opts = dataclasses.replace(base_opts, prompt_ids=tuple(ids))
-            info = {"prompt_terms": len(fitted), "prompt_terms_total": len(terms), "prompt_tokens": max(len(ids) - 1, 0),
-                    "prompt_text": "、".join(fitted)}
+            info = {
+                "prompt_terms": len(fitted),
+                "prompt_terms_total": len(terms),
+                "prompt_tokens": max(len(ids) - 1, 0),
+                "prompt_text": "、".join(fitted),
+            }
         same = next((c for c in conds if c.model is model), None)  # prompt: the base model's fingerprints
-        cond = (Condition(name, model, proc, opts, same.fingerprint, same.encoder_fingerprint, source, info) if same
-                else make_condition(name, model, proc, opts, source, info))
+        cond = (
+            Condition(name, model, proc, opts, same.fingerprint, same.encoder_fingerprint, source, info)
+            if same
+            else make_condition(name, model, proc, opts, source, info)
+        )
         shares = next((c.name for c in conds if c.encoder_fingerprint == cond.encoder_fingerprint), "")
         conds.append(cond)
-        infos.append(ConditionInfo(name=name, model=source, fingerprint=cond.fingerprint,
-                                   encoder_fingerprint=cond.encoder_fingerprint, shares_encoder_with=shares, **info))
+        infos.append(
+            ConditionInfo(
+                name=name,
+                model=source,
+                fingerprint=cond.fingerprint,
+                encoder_fingerprint=cond.encoder_fingerprint,
+                shares_encoder_with=shares,
+                **info,
+            )
+        )
     return conds, infos
 
 
@@ -193,9 +230,18 @@ def _merge_curve(run_dir: Path) -> list[MergePoint]:
     for p in points or []:
         if not isinstance(p, dict) or "alpha" not in p:
             continue
-        values = {k: float(v) for k, v in p.items() if k != "alpha" and isinstance(v, (int, float)) and not isinstance(v, bool)}
-        out.append(MergePoint(alpha=float(p["alpha"]), values=values,
-                              chosen=chosen is not None and abs(float(p["alpha"]) - float(chosen)) < 1e-9))
+        values = {
+            k: float(v)
+            for k, v in p.items()
+            if k != "alpha" and isinstance(v, (int, float)) and not isinstance(v, bool)
+        }
+        out.append(
+            MergePoint(
+                alpha=float(p["alpha"]),
+                values=values,
+                chosen=chosen is not None and abs(float(p["alpha"]) - float(chosen)) < 1e-9,
+            )
+        )
     return sorted(out, key=lambda m: m.alpha)
 
 
@@ -203,9 +249,16 @@ def _machine(device: str) -> dict[str, str]:
     import torch
     import transformers
 
-    return {"python": platform.python_version(), "platform": platform.platform(), "cpu_count": str(os.cpu_count()),
-            "torch": torch.__version__, "transformers": transformers.__version__, "termadapt": __version__,
-            "device": device, "threads": str(torch.get_num_threads())}
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_count": str(os.cpu_count()),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "termadapt": __version__,
+        "device": device,
+        "threads": str(torch.get_num_threads()),
+    }
 
 
 def _save_regression_audio(report: Report, sets: dict[str, list[EvalClip]], run_dir: Path, limit: int) -> None:
@@ -232,8 +285,14 @@ def _read_with_run_dictionary(run_dir: Path) -> None:
         reset_user_dictionary()
 
 
-def evaluate(recipe: Recipe, run_dir: str | Path, *, loader: ModelLoader = load_model, progress: bool = True,
-             device: str | None = None) -> Path:
+def evaluate(
+    recipe: Recipe,
+    run_dir: str | Path,
+    *,
+    loader: ModelLoader = load_model,
+    progress: bool = True,
+    device: str | None = None,
+) -> Path:
     """Transcribe the evaluation sets with every condition, score them, write ``report.json``.
 
     Args:
@@ -258,23 +317,48 @@ def evaluate(recipe: Recipe, run_dir: str | Path, *, loader: ModelLoader = load_
     clips = [c for cl in sets.values() for c in cl]
     groups = len({c.encoder_fingerprint for c in conds})
     with tqdm(total=len(clips) * groups, desc="evaluate", unit="clip", disable=not progress) as bar:
-        decoded = decode(conds, clips, HypothesisCache(run_dir / HYPOTHESES_DIR), backend, batch_size=cfg.batch_size,
-                         progress=bar.update)
-    hyps = {c.name: {clip.clip_id: text for clip, text in zip(clips, decoded.texts[c.name], strict=True)} for c in conds}
+        decoded = decode(
+            conds,
+            clips,
+            HypothesisCache(run_dir / HYPOTHESES_DIR),
+            backend,
+            batch_size=cfg.batch_size,
+            progress=bar.update,
+        )
+    hyps = {
+        c.name: {clip.clip_id: text for clip, text in zip(clips, decoded.texts[c.name], strict=True)} for c in conds
+    }
     names = [c.name for c in conds]
     _read_with_run_dictionary(run_dir)
     scores = score(sets, hyps, names, terms, _templates(run_dir), cfg.bootstrap_samples, recipe.seed)
     timing = decoded.stats
     report = Report(
-        schema_version=SCHEMA_VERSION, created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        run_dir=str(run_dir), recipe=recipe.name, machine=_machine(device), conditions=infos, sets=scores.sets,
-        terms=scores.terms, utterances=scores.utterances, changes=scores.changes, over_triggers=scores.over_triggers,
-        leaks=scores.leaks, merge_curve=_merge_curve(run_dir), budget=check_budget(recipe, scores.sets, names),
+        schema_version=SCHEMA_VERSION,
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        run_dir=str(run_dir),
+        recipe=recipe.name,
+        machine=_machine(device),
+        conditions=infos,
+        sets=scores.sets,
+        terms=scores.terms,
+        utterances=scores.utterances,
+        changes=scores.changes,
+        over_triggers=scores.over_triggers,
+        leaks=scores.leaks,
+        merge_curve=_merge_curve(run_dir),
+        budget=check_budget(recipe, scores.sets, names),
         timing={k: float(v) for k, v in timing.items()},
-        settings={**Budget.from_config(cfg).as_dict(), "bootstrap_samples": cfg.bootstrap_samples,
-                  "batch_size": cfg.batch_size, "max_new_tokens": cfg.max_new_tokens, "seed": recipe.seed,
-                  "backend": cfg.backend, "ct2_compute_type": cfg.ct2_compute_type},
-        notes=[i.note for i in infos if i.note])
+        settings={
+            **Budget.from_config(cfg).as_dict(),
+            "bootstrap_samples": cfg.bootstrap_samples,
+            "batch_size": cfg.batch_size,
+            "max_new_tokens": cfg.max_new_tokens,
+            "seed": recipe.seed,
+            "backend": cfg.backend,
+            "ct2_compute_type": cfg.ct2_compute_type,
+        },
+        notes=[i.note for i in infos if i.note],
+    )
     if timing["decoded"] and timing["seconds"] > 0:
         report.timing["clips_per_second"] = timing["decoded"] / timing["seconds"]
     _save_regression_audio(report, sets, run_dir, recipe.report.max_regressions_listed)

@@ -29,8 +29,17 @@ from .config import Recipe, save_resolved
 from .errors import TermadaptError
 from .records import atomic_write_text, sha256_file, sha256_text
 
-__all__ = ["STAGES", "STAGE_NAMES", "StageSpec", "run_pipeline", "run_stage", "stage_key", "stage_is_current",
-           "select_stages", "summarize"]
+__all__ = [
+    "STAGES",
+    "STAGE_NAMES",
+    "StageSpec",
+    "run_pipeline",
+    "run_stage",
+    "stage_key",
+    "stage_is_current",
+    "select_stages",
+    "summarize",
+]
 
 
 @dataclass(frozen=True)
@@ -53,10 +62,20 @@ class StageSpec:
 
 
 STAGES: tuple[StageSpec, ...] = (
-    StageSpec("terms", "termadapt.text.terms:build_terms", ("dictionary", "sentences", "seed"), "terms.jsonl",
-              "termadapt.text.terms:input_files"),
-    StageSpec("sentences", "termadapt.text.sentences:build_utterances", ("sentences", "seed"), "utterances.jsonl",
-              "termadapt.text.sentences:input_files"),
+    StageSpec(
+        "terms",
+        "termadapt.text.terms:build_terms",
+        ("dictionary", "sentences", "seed"),
+        "terms.jsonl",
+        "termadapt.text.terms:input_files",
+    ),
+    StageSpec(
+        "sentences",
+        "termadapt.text.sentences:build_utterances",
+        ("sentences", "seed"),
+        "utterances.jsonl",
+        "termadapt.text.sentences:input_files",
+    ),
     StageSpec("synth", "termadapt.speech.synth:synthesize", ("synth", "seed"), "synth.jsonl"),
     StageSpec("dataset", "termadapt.dataset:build_dataset", ("dataset",), "dataset", "termadapt.dataset:input_files"),
     # evaluate: early stopping ranks checkpoints by its budget, decoded with its settings

@@ -13,7 +13,7 @@ from pathlib import Path
 from termadapt.config import recipe_from_dict
 from termadapt.records import Utterance, write_jsonl
 
-FAKE_TTS = r'''
+FAKE_TTS = r"""
 import array, math, sys, wave, zlib
 text_file, wav_file, log_file, voice = sys.argv[1:5]
 text = open(text_file, encoding="utf-8").read().strip()
@@ -29,7 +29,7 @@ pcm = array.array("h", (int(9000 * math.sin(2 * math.pi * f0 * i / sr) * (1 + 0.
                         for i in range(n)))
 with wave.open(wav_file, "wb") as w:
     w.setnchannels(1); w.setsampwidth(2); w.setframerate(sr); w.writeframes(pcm.tobytes())
-'''
+"""
 
 UTTERANCES = [
     Utterance("t1", "心電図を確認します", "シンデンズを確認します", "term", "train", ("心電図",), "{term}を確認します"),
@@ -62,8 +62,13 @@ def make_run(tmp_path: Path, utterances=UTTERANCES, **synth):
     run = tmp_path / "run"
     run.mkdir(exist_ok=True)
     write_jsonl(run / "utterances.jsonl", utterances)
-    cfg = {"train_voices": ["command:train_a", "command:train_b"], "heldout_voices": ["command:held"],
-           "fallback_heldout_voices": [], "workers": 1, "cache_dir": str(tmp_path / "cache"),
-           "command_template": template}
+    cfg = {
+        "train_voices": ["command:train_a", "command:train_b"],
+        "heldout_voices": ["command:held"],
+        "fallback_heldout_voices": [],
+        "workers": 1,
+        "cache_dir": str(tmp_path / "cache"),
+        "command_template": template,
+    }
     cfg.update(synth)
     return recipe_from_dict({"synth": cfg, "seed": 1}), run, log

@@ -39,15 +39,19 @@ def test_shipped_recipe_loads_and_its_files_exist(path):
 
 
 def test_shipped_paths_and_moved_keys(tmp_path):
-    recipe = recipe_from_dict({"dictionary": {"paths": ["shipped:demo-product.csv", "own.csv"]}}, str(tmp_path / "r.toml"))
+    recipe = recipe_from_dict(
+        {"dictionary": {"paths": ["shipped:demo-product.csv", "own.csv"]}}, str(tmp_path / "r.toml")
+    )
     assert recipe.path("shipped:demo-product.csv") == SHIPPED_DIR / "demo-product.csv"
     assert recipe.path("own.csv") == (tmp_path / "own.csv").resolve()
     assert recipe.general_sentences_path() == SHIPPED_DIR / "general-ja.txt"
     # the resolved recipe keeps shipped names portable and makes the user's paths absolute
     text = to_toml(recipe)
     assert f'paths = ["shipped:demo-product.csv", "{(tmp_path / "own.csv").resolve()}"]' in text
-    for key, where in (({"train": {"cer_weight": 10.0}}, "forgetting budget"),
-                       ({"merge": {"max_new_tokens": 64}}, "evaluate.max_new_tokens")):
+    for key, where in (
+        ({"train": {"cer_weight": 10.0}}, "forgetting budget"),
+        ({"merge": {"max_new_tokens": 64}}, "evaluate.max_new_tokens"),
+    ):
         with pytest.raises(ConfigError, match=f"is no longer a recipe key — .*{where}"):
             recipe_from_dict(key)
 
@@ -156,12 +160,17 @@ def test_resolved_toml_round_trips(path, tmp_path):
     for section in ("sentences", "synth", "dataset", "model", "train", "merge", "evaluate", "report"):
         a, b = getattr(recipe, section), getattr(again, section)
         if section == "sentences":
-            a = dataclasses.replace(a, template_files=[str(recipe.path(p)) for p in a.template_files],
-                                    general_sentences=str(recipe.path(a.general_sentences))
-                                    if a.general_sentences else "")
+            a = dataclasses.replace(
+                a,
+                template_files=[str(recipe.path(p)) for p in a.template_files],
+                general_sentences=str(recipe.path(a.general_sentences)) if a.general_sentences else "",
+            )
         if section == "dataset":
-            a = dataclasses.replace(a, eval_imports=[str(recipe.path(p)) for p in a.eval_imports],
-                                    replay_imports=[str(recipe.path(p)) for p in a.replay_imports])
+            a = dataclasses.replace(
+                a,
+                eval_imports=[str(recipe.path(p)) for p in a.eval_imports],
+                replay_imports=[str(recipe.path(p)) for p in a.replay_imports],
+            )
         assert a == b, section
     assert [again.path(p) for p in again.dictionary.paths] == [recipe.path(p) for p in recipe.dictionary.paths]
     assert (again.name, again.seed) == (recipe.name, recipe.seed)
@@ -170,8 +179,13 @@ def test_resolved_toml_round_trips(path, tmp_path):
 
 
 def test_round_trip_of_awkward_values(tmp_path):
-    r = recipe_from_dict({"name": 'a "quoted"\\name 日本語', "merge": {"alpha": 0.25, "alpha_grid": [0.0, 1e-05]},
-                          "train": {"learning_rate": 1.5e-05}})
+    r = recipe_from_dict(
+        {
+            "name": 'a "quoted"\\name 日本語',
+            "merge": {"alpha": 0.25, "alpha_grid": [0.0, 1e-05]},
+            "train": {"learning_rate": 1.5e-05},
+        }
+    )
     again = load_recipe(save_resolved(r, tmp_path))
     assert again.name == r.name and again.merge.alpha == 0.25 and again.merge.alpha_grid == [0.0, 1e-05]
     assert again.train.learning_rate == 1.5e-05
@@ -181,6 +195,9 @@ def test_every_field_is_documented():
     rows = field_docs()
     assert len(rows) > 50
     assert all(doc.strip() for _, _, doc in rows)
-    assert ("sentences.validation_templates_per_term", "0",
-            "Validation templates per term (0 = all validation templates).") in rows
+    assert (
+        "sentences.validation_templates_per_term",
+        "0",
+        "Validation templates per term (0 = all validation templates).",
+    ) in rows
     assert isinstance(Recipe().sentences.domains, list)

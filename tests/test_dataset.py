@@ -15,8 +15,18 @@ from termadapt.errors import TermadaptError
 from termadapt.records import Clip, read_jsonl, write_jsonl
 from termadapt.speech.synth import synthesize
 
-CONTRACT_COLUMNS = {"audio", "text", "kind", "voice", "held_out", "terms", "utterance_id", "homophone_of",
-                    "decides", "duration"}
+CONTRACT_COLUMNS = {
+    "audio",
+    "text",
+    "kind",
+    "voice",
+    "held_out",
+    "terms",
+    "utterance_id",
+    "homophone_of",
+    "decides",
+    "duration",
+}
 
 
 def test_dataset_splits_columns_and_voices(tmp_path):
@@ -31,8 +41,13 @@ def test_dataset_splits_columns_and_voices(tmp_path):
     for split in SPLITS:
         assert CONTRACT_COLUMNS <= set(dd[split].column_names)
     kinds = {s: sorted(set(dd[s]["kind"])) for s in SPLITS}
-    assert kinds == {"train": ["homophone", "term", "term_alone"], "validation": ["term"], "test_terms": ["term"],
-                     "general": ["general", "homophone"], "general_train": ["general"]}
+    assert kinds == {
+        "train": ["homophone", "term", "term_alone"],
+        "validation": ["term"],
+        "test_terms": ["term"],
+        "general": ["general", "homophone"],
+        "general_train": ["general"],
+    }
     for split in ("train", "general_train"):
         assert not any(dd[split]["held_out"]) and set(dd[split]["voice"]) == {"command:train_a", "command:train_b"}
     for split in ("validation", "test_terms", "general"):
@@ -55,8 +70,9 @@ def test_heldout_clip_in_training_split_is_refused(tmp_path):
     recipe, run, _ = make_run(tmp_path)
     synthesize(recipe, run)
     clips = read_jsonl(run / "synth.jsonl", Clip)
-    leaked = [Clip(**{**c.__dict__, "held_out": True}) if c.split == "train" and i == 0 else c
-              for i, c in enumerate(clips)]
+    leaked = [
+        Clip(**{**c.__dict__, "held_out": True}) if c.split == "train" and i == 0 else c for i, c in enumerate(clips)
+    ]
     write_jsonl(run / "synth.jsonl", leaked)
     with pytest.raises(TermadaptError, match="held-out voice .* train split"):
         build_dataset(recipe, run)

@@ -40,28 +40,61 @@ def build_run_dir(path: Path, ja_speech) -> Path:
 
     # Audio cells are built as {bytes, path} structs and cast afterwards: encoding arrays
     # through datasets.Audio needs torchcodec, which this environment lacks.
-    features = datasets.Features({
-        "audio": {"bytes": datasets.Value("binary"), "path": datasets.Value("string")}, "text": datasets.Value("string"), "kind": datasets.Value("string"),
-        "voice": datasets.Value("string"), "held_out": datasets.Value("bool"), "terms": datasets.List(datasets.Value("string")),
-        "utterance_id": datasets.Value("string"), "homophone_of": datasets.Value("string"),
-        "decides": datasets.Value("int8"), "duration": datasets.Value("float32")})
+    features = datasets.Features(
+        {
+            "audio": {"bytes": datasets.Value("binary"), "path": datasets.Value("string")},
+            "text": datasets.Value("string"),
+            "kind": datasets.Value("string"),
+            "voice": datasets.Value("string"),
+            "held_out": datasets.Value("bool"),
+            "terms": datasets.List(datasets.Value("string")),
+            "utterance_id": datasets.Value("string"),
+            "homophone_of": datasets.Value("string"),
+            "decides": datasets.Value("int8"),
+            "duration": datasets.Value("float32"),
+        }
+    )
     splits: dict[str, dict[str, list]] = {}
     for i, (split, text, kind, terms, hom, decides) in enumerate(ROWS):
         audio = ja_speech(text, 1.1)
         cols = splits.setdefault(split, {k: [] for k in features})
         cols["audio"].append({"bytes": _wav_bytes(audio), "path": None})
-        for key, value in (("text", text), ("kind", kind), ("voice", "openjtalk:mei_normal:s1.1"), ("held_out", True),
-                           ("terms", terms), ("utterance_id", f"u{i}"), ("homophone_of", hom), ("decides", decides),
-                           ("duration", len(audio) / 16000)):
+        for key, value in (
+            ("text", text),
+            ("kind", kind),
+            ("voice", "openjtalk:mei_normal:s1.1"),
+            ("held_out", True),
+            ("terms", terms),
+            ("utterance_id", f"u{i}"),
+            ("homophone_of", hom),
+            ("decides", decides),
+            ("duration", len(audio) / 16000),
+        ):
             cols[key].append(value)
-    dd = datasets.DatasetDict({
-        k: datasets.Dataset.from_dict(v, features=features).cast_column("audio", datasets.Audio(sampling_rate=16000))
-        for k, v in splits.items()})
+    dd = datasets.DatasetDict(
+        {
+            k: datasets.Dataset.from_dict(v, features=features).cast_column(
+                "audio", datasets.Audio(sampling_rate=16000)
+            )
+            for k, v in splits.items()
+        }
+    )
     dd.save_to_disk(str(path / "dataset"))
     write_jsonl(path / "terms.jsonl", [{"target": t, "reading": t, "homophones": h} for t, h in TERMS])
-    write_jsonl(path / "utterances.jsonl", [
-        {"id": f"t{i}", "text": tpl.replace("{term}", "痙攣"), "tts_text": "", "kind": "term", "split": "train",
-         "template": tpl} for i, tpl in enumerate(TEMPLATES)])
+    write_jsonl(
+        path / "utterances.jsonl",
+        [
+            {
+                "id": f"t{i}",
+                "text": tpl.replace("{term}", "痙攣"),
+                "tts_text": "",
+                "kind": "term",
+                "split": "train",
+                "template": tpl,
+            }
+            for i, tpl in enumerate(TEMPLATES)
+        ],
+    )
     return path
 
 
@@ -91,8 +124,14 @@ def make_recipe(base: str | Path, **evaluate):
     from termadapt.config import recipe_from_dict
 
     ev = {"batch_size": 4, "max_new_tokens": 8, "bootstrap_samples": 200, **evaluate}
-    return recipe_from_dict({"name": "t", "model": {"base": str(base)}, "evaluate": ev,
-                             "report": {"formats": ["json", "md", "html", "csv"]}})
+    return recipe_from_dict(
+        {
+            "name": "t",
+            "model": {"base": str(base)},
+            "evaluate": ev,
+            "report": {"formats": ["json", "md", "html", "csv"]},
+        }
+    )
 
 
 def test_load_eval_sets(tiny_run) -> None:
@@ -121,8 +160,13 @@ def test_evaluate_end_to_end_and_cache(tiny_run, tiny_model_dir, monkeypatch) ->
         return real_generate(self, *a, **k)
 
     monkeypatch.setattr(WhisperForConditionalGeneration, "generate", counting)
-    recipe = make_recipe(tiny_model_dir, min_term_recall=0.0, max_general_cer_increase=1e6,
-                         max_invented_terms=100, max_homophone_swaps=100)
+    recipe = make_recipe(
+        tiny_model_dir,
+        min_term_recall=0.0,
+        max_general_cer_increase=1e6,
+        max_invented_terms=100,
+        max_homophone_swaps=100,
+    )
     path = evaluate(recipe, tiny_run, progress=False)
     out = path.parent
     assert calls["n"] > 0
@@ -199,7 +243,9 @@ def test_budget_broken_exits_3(tiny_run, tiny_model_dir, tmp_path) -> None:
     recipe.write_text(
         f'name = "t"\nrun_dir = "{run}"\n[model]\nbase = "{tiny_model_dir}"\n'
         '[evaluate]\nconditions = ["base", "adapted"]\nbatch_size = 4\nmax_new_tokens = 8\nbootstrap_samples = 100\n'
-        "min_term_recall = 1.0\n", encoding="utf-8")
+        "min_term_recall = 1.0\n",
+        encoding="utf-8",
+    )
     result = CliRunner().invoke(app, ["evaluate", str(recipe)])
     assert result.exit_code == 3, result.output
     assert "forgetting budget: BROKEN by adapted" in result.output and "BROKEN test_terms: term recall" in result.output
@@ -219,7 +265,9 @@ def test_missing_dataset_is_one_line_error(tmp_path, tiny_model_dir) -> None:
     from termadapt.cli import app
 
     recipe = tmp_path / "r.toml"
-    recipe.write_text(f'name = "t"\nrun_dir = "{tmp_path / "empty"}"\n[model]\nbase = "{tiny_model_dir}"\n', encoding="utf-8")
+    recipe.write_text(
+        f'name = "t"\nrun_dir = "{tmp_path / "empty"}"\n[model]\nbase = "{tiny_model_dir}"\n', encoding="utf-8"
+    )
     result = CliRunner().invoke(app, ["evaluate", str(recipe)])
     assert result.exit_code == 1
     assert "no dataset" in result.output and "Traceback" not in result.output
@@ -256,7 +304,9 @@ def test_real_base_against_itself_and_a_damaged_copy(real_base, tmp_path, ja_spe
     recipe.write_text(
         f'name = "real"\nrun_dir = "{run}"\n[model]\nbase = "whisper-base"\n'
         '[evaluate]\nconditions = ["base", "adapted"]\nbatch_size = 8\nmax_new_tokens = 40\nbootstrap_samples = 200\n'
-        "min_term_recall = 0.0\nmax_general_cer_increase = 0.5\n", encoding="utf-8")
+        "min_term_recall = 0.0\nmax_general_cer_increase = 0.5\n",
+        encoding="utf-8",
+    )
     result = CliRunner().invoke(app, ["evaluate", str(recipe)])
     assert result.exit_code == 0, result.output
     rep = load_report(run / "report" / "report.json")

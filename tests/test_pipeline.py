@@ -42,7 +42,9 @@ def fake_stages(monkeypatch):
         monkeypatch.setitem(FAKE, spec.name, fn)
     monkeypatch.setattr(pipeline, "STAGES", tuple(specs))
     real = pipeline._resolve  # the stages' own input_files stay real: they decide the keys
-    monkeypatch.setattr(pipeline, "_resolve", lambda target: FAKE[target[5:]] if target.startswith("fake:") else real(target))
+    monkeypatch.setattr(
+        pipeline, "_resolve", lambda target: FAKE[target[5:]] if target.startswith("fake:") else real(target)
+    )
     return specs
 
 

@@ -52,8 +52,13 @@ def _imports(mods: dict[str, Path]) -> dict[str, set[str]]:
 
 
 def test_no_stage_imports_the_pipeline_or_the_cli():
-    bad = [f"{m} imports {t}" for m, ts in _imports(_modules()).items() if not m.startswith(ORCHESTRATION)
-           for t in ts if t.startswith(ORCHESTRATION)]
+    bad = [
+        f"{m} imports {t}"
+        for m, ts in _imports(_modules()).items()
+        if not m.startswith(ORCHESTRATION)
+        for t in ts
+        if t.startswith(ORCHESTRATION)
+    ]
     assert bad == []
 
 
@@ -65,7 +70,7 @@ def test_no_import_cycles():
         state[m] = "open"
         for t in sorted(edges[m]):
             if state.get(t) == "open":
-                cycles.append(" -> ".join(stack[stack.index(t):] + [t]))
+                cycles.append(" -> ".join(stack[stack.index(t) :] + [t]))
             elif t not in state:
                 visit(t, stack + [t])
         state[m] = "done"
@@ -116,8 +121,11 @@ def test_every_stage_is_a_command():
 
 
 def test_code_cites_its_own_docs_not_a_design_file_outside_the_repo():
-    cited = [str(p.relative_to(ROOT)) for p in [*PACKAGE.rglob("*.py"), *(ROOT / "benchmarks").glob("*.py")]
-             if "DESIGN.md" in p.read_text(encoding="utf-8")]
+    cited = [
+        str(p.relative_to(ROOT))
+        for p in [*PACKAGE.rglob("*.py"), *(ROOT / "benchmarks").glob("*.py")]
+        if "DESIGN.md" in p.read_text(encoding="utf-8")
+    ]
     assert cited == []
     assert (ROOT / "docs" / "design.md").is_file()
 
@@ -135,8 +143,11 @@ def _ruff() -> list[str]:
 
 def test_ruff_lint_and_format_are_clean():
     ruff = _ruff()
-    lint = subprocess.run([*ruff, "check", "termadapt", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True)
+    lint = subprocess.run(
+        [*ruff, "check", "termadapt", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True
+    )
     assert lint.returncode == 0, lint.stdout[-3000:]
-    fmt = subprocess.run([*ruff, "format", "--check", "termadapt", "tests", "benchmarks"], cwd=ROOT, capture_output=True,
-                         text=True)
+    fmt = subprocess.run(
+        [*ruff, "format", "--check", "termadapt", "tests", "benchmarks"], cwd=ROOT, capture_output=True, text=True
+    )
     assert fmt.returncode == 0, fmt.stdout[-3000:]

@@ -44,8 +44,24 @@ def build_run_dir(run_dir: Path, speak: Any, rows: list[tuple] | None = None) ->
     by_split: dict[str, dict[str, list]] = {}
     for i, (split, kind, text, terms, decides) in enumerate(rows or SENTENCES):
         audio = speak(text, 1.0 if split != "validation" else 1.2)
-        cols = by_split.setdefault(split, {k: [] for k in (
-            "audio", "text", "kind", "voice", "held_out", "terms", "utterance_id", "homophone_of", "decides", "duration")})
+        cols = by_split.setdefault(
+            split,
+            {
+                k: []
+                for k in (
+                    "audio",
+                    "text",
+                    "kind",
+                    "voice",
+                    "held_out",
+                    "terms",
+                    "utterance_id",
+                    "homophone_of",
+                    "decides",
+                    "duration",
+                )
+            },
+        )
         cols["audio"].append({"bytes": _wav_bytes(audio), "path": None})
         cols["text"].append(text)
         cols["kind"].append(kind)
@@ -56,16 +72,25 @@ def build_run_dir(run_dir: Path, speak: Any, rows: list[tuple] | None = None) ->
         cols["homophone_of"].append("動悸" if kind == "homophone" else "")
         cols["decides"].append(decides)
         cols["duration"].append(len(audio) / 16000)
-    features = datasets.Features({
-        "audio": datasets.Audio(sampling_rate=16000), "text": datasets.Value("string"),
-        "kind": datasets.Value("string"), "voice": datasets.Value("string"), "held_out": datasets.Value("bool"),
-        "terms": datasets.List(datasets.Value("string")), "utterance_id": datasets.Value("string"),
-        "homophone_of": datasets.Value("string"), "decides": datasets.Value("int8"),
-        "duration": datasets.Value("float32"),
-    })
+    features = datasets.Features(
+        {
+            "audio": datasets.Audio(sampling_rate=16000),
+            "text": datasets.Value("string"),
+            "kind": datasets.Value("string"),
+            "voice": datasets.Value("string"),
+            "held_out": datasets.Value("bool"),
+            "terms": datasets.List(datasets.Value("string")),
+            "utterance_id": datasets.Value("string"),
+            "homophone_of": datasets.Value("string"),
+            "decides": datasets.Value("int8"),
+            "duration": datasets.Value("float32"),
+        }
+    )
     # from_dict without features keeps audio as a plain {bytes, path} struct; the cast to
     # datasets.Audio then needs no audio encoder (torchcodec is not installed here).
-    dd = datasets.DatasetDict({name: datasets.Dataset.from_dict(cols).cast(features) for name, cols in by_split.items()})
+    dd = datasets.DatasetDict(
+        {name: datasets.Dataset.from_dict(cols).cast(features) for name, cols in by_split.items()}
+    )
     dd.save_to_disk(str(run_dir / "dataset"))
     return run_dir
 
@@ -74,9 +99,23 @@ def tiny_recipe(model_dir: Path, **train: Any) -> Any:
     """A recipe training ``model_dir`` briefly (small batches, fixed LR) with ``train`` overrides."""
     from termadapt.config import recipe_from_dict
 
-    settings = {"batch_size": 4, "learning_rate": 1e-3, "max_steps": 4, "warmup_ratio": 0.0,
-                "early_stopping": False, "timestamps": True, "timestamp_fraction": 0.5}
+    settings = {
+        "batch_size": 4,
+        "learning_rate": 1e-3,
+        "max_steps": 4,
+        "warmup_ratio": 0.0,
+        "early_stopping": False,
+        "timestamps": True,
+        "timestamp_fraction": 0.5,
+    }
     settings.update(train)
     # the random tiny model never ends a transcript: a short token cap keeps validation fast
-    return recipe_from_dict({"name": "tiny", "seed": 0, "model": {"base": str(model_dir)}, "train": settings,
-                             "evaluate": {"max_new_tokens": 16}})
+    return recipe_from_dict(
+        {
+            "name": "tiny",
+            "seed": 0,
+            "model": {"base": str(model_dir)},
+            "train": settings,
+            "evaluate": {"max_new_tokens": 16},
+        }
+    )

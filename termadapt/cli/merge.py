@@ -20,9 +20,15 @@ __all__ = ["merge_command"]
 @command("merge")
 def merge_command(
     source: str = typer.Argument(..., metavar="RECIPE|MODEL", help="A recipe (.toml), or an adapted model directory."),
-    base: Optional[str] = typer.Option(None, "--base", help="Base model spec (default: the recipe's model.base; required with MODEL)."),
-    alpha: Optional[str] = typer.Option(None, "--alpha", help='Weight of the adapted model in [0, 1], or "auto" (default: the recipe\'s merge.alpha).'),
-    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Run directory (its dataset/ validation split is used by --alpha auto)."),
+    base: Optional[str] = typer.Option(
+        None, "--base", help="Base model spec (default: the recipe's model.base; required with MODEL)."
+    ),
+    alpha: Optional[str] = typer.Option(
+        None, "--alpha", help='Weight of the adapted model in [0, 1], or "auto" (default: the recipe\'s merge.alpha).'
+    ),
+    run_dir: Optional[Path] = typer.Option(
+        None, "--run-dir", help="Run directory (its dataset/ validation split is used by --alpha auto)."
+    ),
     out: Optional[Path] = typer.Option(None, "--out", help="Output directory (default: RUN/merged, or MODEL-merged)."),
 ) -> None:
     """Interpolate adapted and base weights: θ = (1−α)·θ_base + α·θ_adapted.
@@ -38,9 +44,13 @@ def merge_command(
     adapted_dir: Path | None = None
     if src.is_dir():
         if not base:
-            raise TermadaptError(f"{src}: pass --base SPEC, the model this one was fine-tuned from (e.g. --base whisper-base)")
+            raise TermadaptError(
+                f"{src}: pass --base SPEC, the model this one was fine-tuned from (e.g. --base whisper-base)"
+            )
         if alpha is None and run_dir is None:
-            raise TermadaptError("pass --alpha A (a number in [0, 1]), or --run-dir RUN with a dataset/ for --alpha auto")
+            raise TermadaptError(
+                "pass --alpha A (a number in [0, 1]), or --run-dir RUN with a dataset/ for --alpha auto"
+            )
         recipe = Recipe()
         adapted_dir = src
         run = Path(run_dir) if run_dir else src.parent
@@ -53,8 +63,11 @@ def merge_command(
     if base:
         recipe = dataclasses.replace(recipe, model=dataclasses.replace(recipe.model, base=base))
 
-    call = lambda: merge(recipe, run, alpha, adapted_dir=adapted_dir, out_dir=out,  # noqa: E731
-                         progress=lambda m: typer.echo(m, err=True))
+    def call():
+        return merge(
+            recipe, run, alpha, adapted_dir=adapted_dir, out_dir=out, progress=lambda m: typer.echo(m, err=True)
+        )
+
     if adapted_dir is None and alpha is None and base is None and out is None:  # the recipe's own merge stage
         from ..pipeline import run_stage
 

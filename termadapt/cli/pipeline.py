@@ -13,10 +13,16 @@ from ._app import EXIT_BUDGET_BROKEN, command
 @command("build-and-train")
 def build_and_train(
     recipe: Path = typer.Argument(..., help="Recipe TOML, e.g. recipes/quickstart-ja.toml."),
-    run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Run directory (default: the recipe's run_dir or runs/<name>)."),
-    start: Optional[str] = typer.Option(None, "--from", help="First stage: terms, sentences, synth, dataset, train, merge, evaluate, report."),
+    run_dir: Optional[Path] = typer.Option(
+        None, "--run-dir", help="Run directory (default: the recipe's run_dir or runs/<name>)."
+    ),
+    start: Optional[str] = typer.Option(
+        None, "--from", help="First stage: terms, sentences, synth, dataset, train, merge, evaluate, report."
+    ),
     stop: Optional[str] = typer.Option(None, "--to", help="Last stage (same names as --from)."),
-    force: bool = typer.Option(False, "--force", help="Re-run the selected stages even if their inputs did not change."),
+    force: bool = typer.Option(
+        False, "--force", help="Re-run the selected stages even if their inputs did not change."
+    ),
 ) -> None:
     """Dictionary → sentences → speech → dataset → fine-tune → merge → evaluate → report, in one command.
 

@@ -20,14 +20,18 @@ def sentences(
     recipe: Path = typer.Argument(..., help="Recipe (.toml), e.g. recipes/quickstart-ja.toml."),
     split: str = typer.Option("all", "--split", "-s", help="Show one split: train, validation, test or all."),
     kind: Optional[list[str]] = typer.Option(
-        None, "--kind", "-k",
+        None,
+        "--kind",
+        "-k",
         help="Show only these kinds (repeatable): term, term_alone, term_context, homophone, general.",
     ),
     limit: int = typer.Option(40, "--limit", "-n", help="Rows to show (0 = all)."),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Run directory (default: the recipe's run_dir)."),
     dry_run: bool = typer.Option(
-        False, "--dry-run", help="Write nothing: plan in memory (terms from the run when current, else from the "
-        "dictionaries)."),
+        False,
+        "--dry-run",
+        help="Write nothing: plan in memory (terms from the run when current, else from the dictionaries).",
+    ),
 ) -> None:
     """The sentences stage: terms.jsonl → utterances.jsonl, shown as label text and TTS text side by side.
 
@@ -57,12 +61,13 @@ def sentences(
         plan = preview(rec, read_jsonl(run / TERMS_FILE, TermEntry) if current else None)
     else:
         if not current:
-            raise TermadaptError(f"{run / TERMS_FILE}: missing or older than the recipe's dictionaries — run "
-                                 "`termadapt terms RECIPE` first (or preview with --dry-run)")
+            raise TermadaptError(
+                f"{run / TERMS_FILE}: missing or older than the recipe's dictionaries — run "
+                "`termadapt terms RECIPE` first (or preview with --dry-run)"
+            )
         run_stage(rec, run, "sentences")
         plan = SentencePlan(read_jsonl(run / UTTERANCES_FILE, Utterance))
-    rows = [u for u in plan.utterances
-            if (split == "all" or u.split == split) and (not kind or u.kind in kind)]
+    rows = [u for u in plan.utterances if (split == "all" or u.split == split) and (not kind or u.kind in kind)]
     shown = rows if limit <= 0 else rows[:limit]
 
     console = Console()

@@ -27,7 +27,8 @@ def _paths(values: list[str]) -> list[Path]:
 @command("validate")
 def validate(
     dictionaries: list[str] = typer.Argument(
-        ..., metavar="DICT",
+        ...,
+        metavar="DICT",
         help="Term dictionaries to check (CSV or TSV; UTF-8, UTF-8 with BOM or Shift_JIS), or shipped:NAME.",
     ),
     encoding: str = typer.Option("auto", help="File encoding: auto, utf-8, utf-8-sig, cp932 or shift_jis."),
@@ -84,13 +85,18 @@ def _csv_text(entries) -> str:
 
 @command("readings")
 def readings(
-    dictionary: list[str] = typer.Argument(..., metavar="DICT", help="Term dictionaries (CSV or TSV), or shipped:NAME."),
+    dictionary: list[str] = typer.Argument(
+        ..., metavar="DICT", help="Term dictionaries (CSV or TSV), or shipped:NAME."
+    ),
     write: Path = typer.Option(
-        None, "--write", metavar="OUT.csv",
+        None,
+        "--write",
+        metavar="OUT.csv",
         help="Also write a copy with every reading filled in (header format, UTF-8) for review.",
     ),
     homophones: bool = typer.Option(
-        True, "--homophones/--no-homophones",
+        True,
+        "--homophones/--no-homophones",
         help="Look up general words that share each reading (the first run builds an index, ~10 s).",
     ),
     encoding: str = typer.Option("auto", help="File encoding: auto, utf-8, utf-8-sig, cp932 or shift_jis."),

@@ -16,8 +16,11 @@ __all__ = ["train"]
 def train(
     recipe: Path = typer.Argument(..., help="Recipe (.toml), e.g. recipes/quickstart-ja.toml."),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Run directory (default: the recipe's run_dir)."),
-    resume: bool = typer.Option(True, "--resume/--no-resume",
-                                help="Continue from the last checkpoint in RUN_DIR/checkpoints (--no-resume: start over)."),
+    resume: bool = typer.Option(
+        True,
+        "--resume/--no-resume",
+        help="Continue from the last checkpoint in RUN_DIR/checkpoints (--no-resume: start over).",
+    ),
 ) -> None:
     """Fine-tune Whisper on RUN_DIR/dataset and write RUN_DIR/model.
 

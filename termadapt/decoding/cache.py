@@ -51,7 +51,9 @@ def module_fingerprint(module: Any) -> str:
 def model_fingerprint(model: Any) -> str:
     """Fingerprint of what a Whisper model transcribes with: its weights and generation settings."""
     config = getattr(model, "generation_config", None)
-    settings = {k: v for k, v in (config.to_dict() if config is not None else {}).items() if k not in _GENERATION_IGNORED}
+    settings = {
+        k: v for k, v in (config.to_dict() if config is not None else {}).items() if k not in _GENERATION_IGNORED
+    }
     extra = json.dumps(settings, sort_keys=True, default=str)
     return hashlib.sha256(f"{module_fingerprint(model)}|{extra}".encode()).hexdigest()[:FINGERPRINT_CHARS]
 

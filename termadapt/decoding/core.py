@@ -100,11 +100,20 @@ class Condition:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def make_condition(name: str, model: Any, processor: Any, options: DecodeOptions, source: str = "",
-                   info: dict[str, Any] | None = None) -> Condition:
+def make_condition(
+    name: str, model: Any, processor: Any, options: DecodeOptions, source: str = "", info: dict[str, Any] | None = None
+) -> Condition:
     """A :class:`Condition` with its fingerprints computed from the model's current weights."""
-    return Condition(name, model, processor, options, model_fingerprint(model), module_fingerprint(model.get_encoder()),
-                     source, dict(info or {}))
+    return Condition(
+        name,
+        model,
+        processor,
+        options,
+        model_fingerprint(model),
+        module_fingerprint(model.get_encoder()),
+        source,
+        dict(info or {}),
+    )
 
 
 class Clip(Protocol):
@@ -185,7 +194,9 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def build_term_prompt(processor: Any, terms: Sequence[str], limit: int = PROMPT_TOKEN_LIMIT) -> tuple[list[int], list[str]]:
+def build_term_prompt(
+    processor: Any, terms: Sequence[str], limit: int = PROMPT_TOKEN_LIMIT
+) -> tuple[list[int], list[str]]:
     """Prompt ids listing as many terms as fit in ``limit`` prompt tokens.
 
     Terms are tried in the given order (put important ones first); a term that would overflow
@@ -241,11 +252,17 @@ def decode(
     start = time.perf_counter()
     plans = []
     for members in groups.values():
-        stored = (encoder_outputs is not None and backend.takes_stored
-                  and encoder_outputs.encoder_fingerprint == members[0].encoder_fingerprint and encoder_outputs.covers(keys))
+        stored = (
+            encoder_outputs is not None
+            and backend.takes_stored
+            and encoder_outputs.encoder_fingerprint == members[0].encoder_fingerprint
+            and encoder_outputs.covers(keys)
+        )
         source = encoder_outputs.tag if stored else "encoded"
         row_keys = {m.name: [row_key(k, m.options.key(), backend.tag(m), source) for k in keys] for m in members}
-        missing = {m.name: [i for i, k in enumerate(row_keys[m.name]) if cache.get(m.fingerprint, k) is None] for m in members}
+        missing = {
+            m.name: [i for i, k in enumerate(row_keys[m.name]) if cache.get(m.fingerprint, k) is None] for m in members
+        }
         plans.append((members, stored, row_keys, missing))
     needed = [m for members, _, _, missing in plans for m in members if missing[m.name]]
     if needed:
@@ -270,12 +287,20 @@ def decode(
                 if not rows:
                     continue
                 texts = backend.generate(m, backend.take(encoded, rows, len(batch)), len(rows))
-                cache.put(m.fingerprint, [(row_keys[m.name][batch[j]], clips[batch[j]].clip_id, t)
-                                          for j, t in zip(rows, texts, strict=True)])
+                cache.put(
+                    m.fingerprint,
+                    [
+                        (row_keys[m.name][batch[j]], clips[batch[j]].clip_id, t)
+                        for j, t in zip(rows, texts, strict=True)
+                    ],
+                )
                 stats["decoded"] += len(rows)
             if progress is not None:
                 progress(len(batch))
     stats["seconds"] = time.perf_counter() - start
-    texts = {m.name: [cache.get(m.fingerprint, k) or "" for k in row_keys[m.name]]
-             for members, _, row_keys, _ in plans for m in members}
+    texts = {
+        m.name: [cache.get(m.fingerprint, k) or "" for k in row_keys[m.name]]
+        for members, _, row_keys, _ in plans
+        for m in members
+    }
     return Decoded(texts=texts, stats=stats)

@@ -90,7 +90,10 @@ def ct2_dir(cond: Condition, cache_dir: str | os.PathLike[str] | None = None) ->
 
 
 def load_fw_models(
-    conditions: Sequence[Condition], compute_type: str = "float32", cache_dir: Any = None, cpu_threads: int | None = None,
+    conditions: Sequence[Condition],
+    compute_type: str = "float32",
+    cache_dir: Any = None,
+    cpu_threads: int | None = None,
     device: str = "cpu",
 ) -> dict[str, Any]:
     """One ``faster_whisper.WhisperModel`` per distinct model fingerprint among ``conditions``."""
@@ -98,14 +101,21 @@ def load_fw_models(
     try:
         from faster_whisper import WhisperModel
     except ImportError:
-        raise MissingDependencyError("evaluate.backend = 'faster-whisper' needs faster-whisper: "
-                                     "pip install 'termadapt[offline-base]' faster-whisper") from None
+        raise MissingDependencyError(
+            "evaluate.backend = 'faster-whisper' needs faster-whisper: "
+            "pip install 'termadapt[offline-base]' faster-whisper"
+        ) from None
     threads = cpu_threads or _cpu_threads()
     models: dict[str, Any] = {}
     for cond in conditions:
         if cond.fingerprint not in models:
-            models[cond.fingerprint] = WhisperModel(str(ct2_dir(cond, cache_dir)), device=device, compute_type=compute_type,
-                                                    cpu_threads=threads, num_workers=1)
+            models[cond.fingerprint] = WhisperModel(
+                str(ct2_dir(cond, cache_dir)),
+                device=device,
+                compute_type=compute_type,
+                cpu_threads=threads,
+                num_workers=1,
+            )
     return models
 
 
@@ -144,10 +154,18 @@ def _generate(fw: Any, cond: Condition, encoder_output: Any, n: int) -> list[str
     prompt = fw.get_prompt(tokenizer, _prompt_tokens(cond), without_timestamps=True)
     max_new = max(1, min(cond.options.max_new_tokens, MAX_TARGET_POSITIONS - len(prompt)))
     results = fw.model.generate(
-        encoder_output, [list(prompt) for _ in range(n)], beam_size=cond.options.num_beams, patience=1,
-        length_penalty=1, repetition_penalty=1, no_repeat_ngram_size=0, max_length=len(prompt) + max_new,
-        suppress_blank=True, suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
-        max_initial_timestamp_index=MAX_INITIAL_TIMESTAMP_INDEX)
+        encoder_output,
+        [list(prompt) for _ in range(n)],
+        beam_size=cond.options.num_beams,
+        patience=1,
+        length_penalty=1,
+        repetition_penalty=1,
+        no_repeat_ngram_size=0,
+        max_length=len(prompt) + max_new,
+        suppress_blank=True,
+        suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
+        max_initial_timestamp_index=MAX_INITIAL_TIMESTAMP_INDEX,
+    )
     return [tokenizer.decode(r.sequences_ids[0]).strip() for r in results]
 
 
@@ -174,10 +192,21 @@ class FasterWhisperBackend:
     name = BACKEND
     takes_stored = False
 
-    def __init__(self, compute_type: str = "float32", cache_dir: Any = None, models: dict[str, Any] | None = None,
-                 native_features: bool = False, device: str = "cpu") -> None:
+    def __init__(
+        self,
+        compute_type: str = "float32",
+        cache_dir: Any = None,
+        models: dict[str, Any] | None = None,
+        native_features: bool = False,
+        device: str = "cpu",
+    ) -> None:
         check_compute_type(compute_type, device)
-        self.compute_type, self.cache_dir, self.native_features, self.device = compute_type, cache_dir, native_features, device
+        self.compute_type, self.cache_dir, self.native_features, self.device = (
+            compute_type,
+            cache_dir,
+            native_features,
+            device,
+        )
         self.models: dict[str, Any] = dict(models or {})
 
     def tag(self, cond: Condition) -> str:
@@ -218,10 +247,21 @@ def transcribe_per_clip(
         hyps = []
         for clip in clips:
             segments, _ = fw.transcribe(
-                _window_audio(clip.samples(), native_features), language=cond.options.language, task=cond.options.task, beam_size=1, best_of=1,
-                temperature=0.0, without_timestamps=True, condition_on_previous_text=False, vad_filter=False,
-                initial_prompt=prompt, max_new_tokens=cond.options.max_new_tokens, compression_ratio_threshold=None,
-                log_prob_threshold=None, no_speech_threshold=None)
+                _window_audio(clip.samples(), native_features),
+                language=cond.options.language,
+                task=cond.options.task,
+                beam_size=1,
+                best_of=1,
+                temperature=0.0,
+                without_timestamps=True,
+                condition_on_previous_text=False,
+                vad_filter=False,
+                initial_prompt=prompt,
+                max_new_tokens=cond.options.max_new_tokens,
+                compression_ratio_threshold=None,
+                log_prob_threshold=None,
+                no_speech_threshold=None,
+            )
             hyps.append("".join(s.text for s in segments).strip())
         out[cond.name] = hyps
     return out, time.perf_counter() - start

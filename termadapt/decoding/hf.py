@@ -75,7 +75,9 @@ class TransformersBackend:
 
     def features(self, cond: Condition, audios: Sequence[np.ndarray]) -> Any:
         """Log-mel features ``[batch, mels, 3000]`` (clips padded to Whisper's 30-s window)."""
-        return cond.processor.feature_extractor(list(audios), sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
+        return cond.processor.feature_extractor(
+            list(audios), sampling_rate=SAMPLE_RATE, return_tensors="pt"
+        ).input_features
 
     def encode(self, cond: Condition, audios: Sequence[np.ndarray]) -> Any:
         p = _param(cond.model)
@@ -96,11 +98,18 @@ class TransformersBackend:
 
         opts = cond.options
         kwargs: dict[str, Any] = {
-            "language": opts.language, "task": opts.task, "num_beams": opts.num_beams, "do_sample": False,
-            "max_new_tokens": max(1, min(opts.max_new_tokens, MAX_TARGET_POSITIONS - len(opts.prompt_ids) - CONTROL_TOKENS)),
+            "language": opts.language,
+            "task": opts.task,
+            "num_beams": opts.num_beams,
+            "do_sample": False,
+            "max_new_tokens": max(
+                1, min(opts.max_new_tokens, MAX_TARGET_POSITIONS - len(opts.prompt_ids) - CONTROL_TOKENS)
+            ),
         }
         if opts.prompt_ids:
-            kwargs["prompt_ids"] = torch.tensor(list(opts.prompt_ids), dtype=torch.long, device=_param(cond.model).device)
+            kwargs["prompt_ids"] = torch.tensor(
+                list(opts.prompt_ids), dtype=torch.long, device=_param(cond.model).device
+            )
         with _inference(cond.model):
             out = cond.model.generate(encoder_outputs=BaseModelOutput(last_hidden_state=encoded), **kwargs)
         sequences = out.sequences if hasattr(out, "sequences") else out

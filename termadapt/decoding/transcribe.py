@@ -76,7 +76,9 @@ def _as_audio(audio: Any) -> tuple[np.ndarray, str]:
     return arr, ""
 
 
-def _generate_kwargs(model: Any, language: str | None, task: str, num_beams: int, max_new_tokens: int | None = None) -> dict[str, Any]:
+def _generate_kwargs(
+    model: Any, language: str | None, task: str, num_beams: int, max_new_tokens: int | None = None
+) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"task": task, "num_beams": num_beams}
     if max_new_tokens:
         kwargs["max_new_tokens"] = int(max_new_tokens)
@@ -91,12 +93,21 @@ def _generate_kwargs(model: Any, language: str | None, task: str, num_beams: int
 def _features(processor: Any, model: Any, audios: list[np.ndarray], long_form: bool) -> dict[str, Any]:
     if long_form:
         inputs = processor.feature_extractor(
-            audios, sampling_rate=SAMPLE_RATE, return_tensors="pt", truncation=False, padding="longest", return_attention_mask=True
+            audios,
+            sampling_rate=SAMPLE_RATE,
+            return_tensors="pt",
+            truncation=False,
+            padding="longest",
+            return_attention_mask=True,
         )
         if inputs.input_features.shape[-1] < WINDOW_FRAMES:  # short clips batched with long ones
-            inputs = processor.feature_extractor(audios, sampling_rate=SAMPLE_RATE, return_tensors="pt", return_attention_mask=True)
+            inputs = processor.feature_extractor(
+                audios, sampling_rate=SAMPLE_RATE, return_tensors="pt", return_attention_mask=True
+            )
     else:
-        inputs = processor.feature_extractor(audios, sampling_rate=SAMPLE_RATE, return_tensors="pt", return_attention_mask=True)
+        inputs = processor.feature_extractor(
+            audios, sampling_rate=SAMPLE_RATE, return_tensors="pt", return_attention_mask=True
+        )
     return {
         "input_features": inputs.input_features.to(model.device, model.dtype),
         "attention_mask": inputs.attention_mask.to(model.device),
@@ -132,16 +143,27 @@ def transcribe(
     long_form = duration > WINDOW_SECONDS
     kwargs = _generate_kwargs(model, language, task, num_beams, max_new_tokens)
     if not (timestamps or long_form or not language):  # one window, no timestamps: the batched decoder
-        text = transcribe_batch(model, processor, [samples], language, 1, task, num_beams, max_new_tokens=max_new_tokens)[0]
-        return TranscriptResult(text=text, segments=[Segment(0.0, round(duration, 2), text)] if text else [],
-                                duration=duration, source=source)
+        text = transcribe_batch(
+            model, processor, [samples], language, 1, task, num_beams, max_new_tokens=max_new_tokens
+        )[0]
+        return TranscriptResult(
+            text=text,
+            segments=[Segment(0.0, round(duration, 2), text)] if text else [],
+            duration=duration,
+            source=source,
+        )
     inputs = _features(processor, model, [samples], long_form)
     tok = processor.tokenizer
     with torch.inference_mode(), quiet_generation():
         if not (timestamps or long_form):  # language detection on one window
             ids = model.generate(**inputs, **kwargs, return_timestamps=False)
             text = tok.decode(ids[0], skip_special_tokens=True).strip()
-            return TranscriptResult(text=text, segments=[Segment(0.0, round(duration, 2), text)] if text else [], duration=duration, source=source)
+            return TranscriptResult(
+                text=text,
+                segments=[Segment(0.0, round(duration, 2), text)] if text else [],
+                duration=duration,
+                source=source,
+            )
         out = model.generate(**inputs, **kwargs, return_timestamps=True, return_segments=True)
     segments = []
     for seg in out["segments"][0]:
@@ -187,25 +209,38 @@ def transcribe_batch(
     short = [i for i, s in enumerate(samples) if len(s) / SAMPLE_RATE <= WINDOW_SECONDS] if language else []
     if short:
         _generate_kwargs(model, language, task, num_beams)  # a clear error for an unknown language
-        options = DecodeOptions(language=language, task=task, num_beams=num_beams,
-                                max_new_tokens=max_new_tokens or MAX_TARGET_POSITIONS)
+        options = DecodeOptions(
+            language=language, task=task, num_beams=num_beams, max_new_tokens=max_new_tokens or MAX_TARGET_POSITIONS
+        )
         clips = [_ArrayClip(samples[i], hashlib.sha256(samples[i].tobytes()).hexdigest()[:24], str(i)) for i in short]
         bar = None
         if progress:
             from tqdm import tqdm
 
             bar = tqdm(total=len(clips), desc="transcribing", unit="clip")
-        result = decode([make_condition("transcribe", model, processor, options)], clips, None, TransformersBackend(),
-                        batch_size=batch_size,
-                        progress=bar.update if bar is not None else None)
+        result = decode(
+            [make_condition("transcribe", model, processor, options)],
+            clips,
+            None,
+            TransformersBackend(),
+            batch_size=batch_size,
+            progress=bar.update if bar is not None else None,
+        )
         if bar is not None:
             bar.close()
         for i, text in zip(short, result.texts["transcribe"], strict=True):
             texts[i] = text
     for i, text in enumerate(texts):
         if text is None:
-            texts[i] = transcribe(model, processor, samples[i], language=language, task=task, num_beams=num_beams,
-                                  max_new_tokens=max_new_tokens).text
+            texts[i] = transcribe(
+                model,
+                processor,
+                samples[i],
+                language=language,
+                task=task,
+                num_beams=num_beams,
+                max_new_tokens=max_new_tokens,
+            ).text
     return [t or "" for t in texts]
 
 

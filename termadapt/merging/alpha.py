@@ -64,8 +64,12 @@ class CurvePoint:
 
     def outcome(self) -> Outcome:
         """The budget's view of this point."""
-        return Outcome(sets=(SetOutcome(VALIDATION, recall=self.term_recall, cer_increase=self.general_cer_increase),),
-                       invented=self.invented, swaps=self.swaps, over_triggering_scored=self.general_rows > 0)
+        return Outcome(
+            sets=(SetOutcome(VALIDATION, recall=self.term_recall, cer_increase=self.general_cer_increase),),
+            invented=self.invented,
+            swaps=self.swaps,
+            over_triggering_scored=self.general_rows > 0,
+        )
 
 
 def curve_points(scores: Mapping[float, ValidationScore]) -> list[CurvePoint]:
@@ -73,8 +77,10 @@ def curve_points(scores: Mapping[float, ValidationScore]) -> list[CurvePoint]:
     import dataclasses
 
     base_cer = scores[0.0].general_cer
-    return [CurvePoint(alpha=a, general_cer_increase=s.general_cer - base_cer, **dataclasses.asdict(s))
-            for a, s in sorted(scores.items())]
+    return [
+        CurvePoint(alpha=a, general_cer_increase=s.general_cer - base_cer, **dataclasses.asdict(s))
+        for a, s in sorted(scores.items())
+    ]
 
 
 def select_alpha(points: Sequence[CurvePoint], budget: Budget) -> tuple[float, str]:
@@ -92,24 +98,37 @@ def select_alpha(points: Sequence[CurvePoint], budget: Budget) -> tuple[float, s
     """
     candidates = [p for p in points if p.alpha > 0.0] or list(points)
     if not candidates:
-        raise TermadaptError("merge: no α values to choose from — set merge.alpha_grid to a list such as [0.3, 0.5, 0.7, 1.0]")
+        raise TermadaptError(
+            "merge: no α values to choose from — set merge.alpha_grid to a list such as [0.3, 0.5, 0.7, 1.0]"
+        )
     for p in points:
         over = budget.over_limits(p.outcome())
         p.qualifies = not over
         p.chosen = False
         p.reason = "within budget" if not over else "over budget: " + ", ".join(over)
     best = budget.best([(p, p.outcome()) for p in candidates], tie_key=lambda p: p.alpha)
-    summary = (f"{best.term_recall:.1%}, general CER {best.general_cer_increase:+.2f} pt, {best.invented} invented, "
-               f"{best.swaps} swaps")
-    reason = (f"best term recall within the forgetting budget ({summary})" if best.qualifies
-              else f"no α met the forgetting budget; chose the one closest to it ({summary})")
+    summary = (
+        f"{best.term_recall:.1%}, general CER {best.general_cer_increase:+.2f} pt, {best.invented} invented, "
+        f"{best.swaps} swaps"
+    )
+    reason = (
+        f"best term recall within the forgetting budget ({summary})"
+        if best.qualifies
+        else f"no α met the forgetting budget; chose the one closest to it ({summary})"
+    )
     best.chosen = True
     best.reason = reason
     return best.alpha, reason
 
 
-def sweep(validator: Any, model: Any, base_sub: Mapping[str, Any], adapted_sub: Mapping[str, Any],
-          alphas: Sequence[float], progress: Callable[[int], None] | None = None) -> dict[float, ValidationScore]:
+def sweep(
+    validator: Any,
+    model: Any,
+    base_sub: Mapping[str, Any],
+    adapted_sub: Mapping[str, Any],
+    alphas: Sequence[float],
+    progress: Callable[[int], None] | None = None,
+) -> dict[float, ValidationScore]:
     """Score ``model`` on the validation split at every α (see the module docstring).
 
     Args:

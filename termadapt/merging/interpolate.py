@@ -59,7 +59,11 @@ def interpolate(base_state: Mapping[str, Any], adapted_state: Mapping[str, Any],
     missing = [k for k in adapted_state if k not in base_state]
     extra = [k for k in base_state if k not in adapted_state]
     if missing or extra:
-        name, side = (missing[0], "the adapted model but not the base") if missing else (extra[0], "the base model but not the adapted one")
+        name, side = (
+            (missing[0], "the adapted model but not the base")
+            if missing
+            else (extra[0], "the base model but not the adapted one")
+        )
         raise TermadaptError(
             f"cannot merge: parameter '{name}' is in {side} ({len(missing) + len(extra)} such) — "
             "merge a model only with the base it was fine-tuned from (check model.base / --base)"
@@ -95,7 +99,8 @@ def differing_keys(base_state: Mapping[str, Any], adapted_state: Mapping[str, An
 
     interpolate(base_state, adapted_state, 1.0)  # key and shape check, cheap at α = 1
     return [
-        k for k, a in adapted_state.items()
+        k
+        for k, a in adapted_state.items()
         if a.is_floating_point() and not torch.equal(a, base_state[k].to(device=a.device, dtype=a.dtype))
     ]
 

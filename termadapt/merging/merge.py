@@ -69,7 +69,9 @@ def _write_model_dir(model: Any, processor: Any, adapted_dir: Path, out_dir: Pat
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _encoder_outputs(run_dir: Path, model: Any, processor: Any, validator: Validator, say: Callable[[str], None]) -> Any:
+def _encoder_outputs(
+    run_dir: Path, model: Any, processor: Any, validator: Validator, say: Callable[[str], None]
+) -> Any:
     """The run's stored encoder outputs of the validation clips (built for those missing), or None.
 
     Only a frozen encoder's outputs are the same at every α; training stores them, so the
@@ -83,14 +85,25 @@ def _encoder_outputs(run_dir: Path, model: Any, processor: Any, validator: Valid
     if missing:
         say(f"storing the frozen encoder's outputs of {len(missing)} validation clips (shared by every α)")
         by_key = {c.audio_key: c for c in validator.clips}
-        cache.build(model, missing, lambda k: by_key[k].samples(), SpeechCollator(processor.feature_extractor).features,
-                    next(model.parameters()).device)
+        cache.build(
+            model,
+            missing,
+            lambda k: by_key[k].samples(),
+            SpeechCollator(processor.feature_extractor).features,
+            next(model.parameters()).device,
+        )
     return cache
 
 
-def merge(recipe: Recipe, run_dir: str | Path, alpha: float | str | None = None, *,
-          adapted_dir: str | Path | None = None, out_dir: str | Path | None = None,
-          progress: Callable[[str], None] | None = None) -> Path:
+def merge(
+    recipe: Recipe,
+    run_dir: str | Path,
+    alpha: float | str | None = None,
+    *,
+    adapted_dir: str | Path | None = None,
+    out_dir: str | Path | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> Path:
     """Merge ``run_dir/model`` with the base model and write ``run_dir/merged/``.
 
     Args:
@@ -120,7 +133,9 @@ def merge(recipe: Recipe, run_dir: str | Path, alpha: float | str | None = None,
     out = Path(out_dir) if out_dir else run_dir / MERGED_DIR
     choice = _parse_alpha(recipe.merge.alpha if alpha is None else alpha)
     if not adapted_dir.is_dir():
-        raise TermadaptError(f"{adapted_dir}: no adapted model — run `termadapt train RECIPE` first, or pass the model directory")
+        raise TermadaptError(
+            f"{adapted_dir}: no adapted model — run `termadapt train RECIPE` first, or pass the model directory"
+        )
     out.mkdir(parents=True, exist_ok=True)
     (out / "merge.json").unlink(missing_ok=True)  # written last: marks a complete directory
 
@@ -136,8 +151,13 @@ def merge(recipe: Recipe, run_dir: str | Path, alpha: float | str | None = None,
     adapted_sub = clone_tied(adapted_state, changed)
     del base, base_state
     shared = not any(is_encoder_key(k) for k in changed)
-    info: dict[str, Any] = {"base": recipe.model.base, "adapted": str(adapted_dir), "mode": "fixed",
-                            "changed_tensors": len(changed), "encoder_shared": shared}
+    info: dict[str, Any] = {
+        "base": recipe.model.base,
+        "adapted": str(adapted_dir),
+        "mode": "fixed",
+        "changed_tensors": len(changed),
+        "encoder_shared": shared,
+    }
 
     if validator is not None:
         alphas = sorted({0.0, *(float(a) for a in recipe.merge.alpha_grid)})
@@ -145,9 +165,13 @@ def merge(recipe: Recipe, run_dir: str | Path, alpha: float | str | None = None,
         validator.processor = processor
         if shared:
             validator.encoder_outputs = _encoder_outputs(run_dir, adapted, processor, validator, say)
-        say(f"picking α on {len(validator.rows)} validation clips at α ∈ {alphas}"
-            + (" (encoder outputs shared by every α)" if shared else ""))
-        with tqdm(total=len(validator.clips) * len(alphas), desc=f"merge: validation × {len(alphas)} α", unit="clip") as bar:
+        say(
+            f"picking α on {len(validator.rows)} validation clips at α ∈ {alphas}"
+            + (" (encoder outputs shared by every α)" if shared else "")
+        )
+        with tqdm(
+            total=len(validator.clips) * len(alphas), desc=f"merge: validation × {len(alphas)} α", unit="clip"
+        ) as bar:
             scores = sweep(validator, adapted, base_sub, adapted_sub, alphas, bar.update)
         points = curve_points(scores)
         grid = [p for p in points if p.alpha in {float(x) for x in recipe.merge.alpha_grid}] or points
@@ -155,8 +179,14 @@ def merge(recipe: Recipe, run_dir: str | Path, alpha: float | str | None = None,
         chosen, reason = select_alpha(grid, budget)
         base_point = next(p for p in points if p.alpha == 0.0)
         base_point.reason = base_point.reason or "the base model: reference for the CER increase"
-        curve = {"chosen_alpha": chosen, "reason": reason, "budget": budget.as_dict(), "validation_rows": len(validator.rows),
-                 "base": dataclasses.asdict(base_point), "points": [dataclasses.asdict(p) for p in grid]}
+        curve = {
+            "chosen_alpha": chosen,
+            "reason": reason,
+            "budget": budget.as_dict(),
+            "validation_rows": len(validator.rows),
+            "base": dataclasses.asdict(base_point),
+            "points": [dataclasses.asdict(p) for p in grid],
+        }
         atomic_write_text(out / "merge_curve.json", json.dumps(curve, ensure_ascii=False, indent=2) + "\n")
         info.update(mode="auto", reason=reason, within_budget=any(p.qualifies and p.chosen for p in grid))
         choice = chosen

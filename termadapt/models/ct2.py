@@ -83,7 +83,9 @@ def read_model_bin(path: str | Path) -> CT2Model:
     try:
         return _parse(memoryview(data), path)
     except (struct.error, ValueError, IndexError) as exc:
-        raise TermadaptError(f"{path}: not a complete CTranslate2 model.bin ({exc}); re-download or re-convert it") from None
+        raise TermadaptError(
+            f"{path}: not a complete CTranslate2 model.bin ({exc}); re-download or re-convert it"
+        ) from None
 
 
 def _parse(buf: memoryview, path: Path) -> CT2Model:
@@ -152,7 +154,13 @@ def write_model_bin(model: CT2Model, path: str | Path) -> None:
         if key in model.bf16:
             import torch
 
-            raw = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).to(torch.bfloat16).view(torch.int16).numpy().tobytes()
+            raw = (
+                torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))
+                .to(torch.bfloat16)
+                .view(torch.int16)
+                .numpy()
+                .tobytes()
+            )
             code = _BF16
         else:
             arr = np.ascontiguousarray(arr)

@@ -42,7 +42,9 @@ def export_openai(model: Any, processor: Any, out: str | os.PathLike[str], dtype
     from .openai import hf_to_openai
 
     if dtype not in OPENAI_DTYPES:
-        raise TermadaptError(f"--quantization {dtype} is not available for --to openai (choose {', '.join(OPENAI_DTYPES)})")
+        raise TermadaptError(
+            f"--quantization {dtype} is not available for --to openai (choose {', '.join(OPENAI_DTYPES)})"
+        )
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     ckpt = hf_to_openai(model)
@@ -62,7 +64,9 @@ def export_openai(model: Any, processor: Any, out: str | os.PathLike[str], dtype
     return out
 
 
-def export_ct2(model: Any, processor: Any, out: str | os.PathLike[str], quantization: str = "float16", force: bool = False) -> Path:
+def export_ct2(
+    model: Any, processor: Any, out: str | os.PathLike[str], quantization: str = "float16", force: bool = False
+) -> Path:
     """Write ``model`` as a CTranslate2 (faster-whisper) directory ``out``.
 
     Args:
@@ -75,9 +79,13 @@ def export_ct2(model: Any, processor: Any, out: str | os.PathLike[str], quantiza
     try:
         from ctranslate2.converters import TransformersConverter
     except ImportError:
-        raise MissingDependencyError("exporting to CTranslate2 needs ctranslate2: pip install 'termadapt[offline-base]'") from None
+        raise MissingDependencyError(
+            "exporting to CTranslate2 needs ctranslate2: pip install 'termadapt[offline-base]'"
+        ) from None
     if quantization not in CT2_QUANTIZATIONS:
-        raise TermadaptError(f"--quantization {quantization} is not a CTranslate2 quantization (choose {', '.join(CT2_QUANTIZATIONS)})")
+        raise TermadaptError(
+            f"--quantization {quantization} is not a CTranslate2 quantization (choose {', '.join(CT2_QUANTIZATIONS)})"
+        )
     out = Path(out)
     if out.exists() and not force and any(out.iterdir()):
         raise TermadaptError(f"{out}: already exists and is not empty; choose another --out or pass --force")
@@ -96,7 +104,14 @@ def export_ct2(model: Any, processor: Any, out: str | os.PathLike[str], quantiza
     return out
 
 
-def export_model(spec: str, to: str, out: str | os.PathLike[str], quantization: str | None = None, force: bool = False, cache_dir: Any = None) -> Path:
+def export_model(
+    spec: str,
+    to: str,
+    out: str | os.PathLike[str],
+    quantization: str | None = None,
+    force: bool = False,
+    cache_dir: Any = None,
+) -> Path:
     """Resolve ``spec`` and export it; the CLI's ``termadapt export``.
 
     Args:

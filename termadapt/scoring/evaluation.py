@@ -156,20 +156,37 @@ def score(
         role = set_role(set_name)
         refs = [c.text for c in clips]
         ref_len = np.array([len(metrics.normalize(r)) for r in refs], dtype=np.int64)
-        errs = {cond: np.array([metrics.char_errors(c.text, hyps[cond][c.clip_id])[0] for c in clips], dtype=np.int64)
-                for cond in conditions}
+        errs = {
+            cond: np.array([metrics.char_errors(c.text, hyps[cond][c.clip_id])[0] for c in clips], dtype=np.int64)
+            for cond in conditions
+        }
         suspect = [False] * len(clips)
         if has_base and role != "terms":
             for i, c in enumerate(clips):
                 e, n = _reading_errors(c.text, hyps[BASE][c.clip_id])
                 suspect[i] = n > 0 and e / n > TTS_SUSPECT_READING_CER
-        sm = SetMetrics(name=set_name, role=role, clips=len(clips), voices=sorted({c.voice for c in clips}),
-                        suspect_clips=sum(suspect))
+        sm = SetMetrics(
+            name=set_name,
+            role=role,
+            clips=len(clips),
+            voices=sorted({c.voice for c in clips}),
+            suspect_clips=sum(suspect),
+        )
         for i, c in enumerate(clips):
-            out.utterances.append(UtteranceRow(
-                set=set_name, clip_id=c.clip_id, utterance_id=c.utterance_id, voice=c.voice, kind=c.kind, ref=c.text,
-                terms=list(c.terms), hyps={k: hyps[k][c.clip_id] for k in conditions},
-                cer={k: float(errs[k][i] / max(ref_len[i], 1)) for k in conditions}, suspect=suspect[i]))
+            out.utterances.append(
+                UtteranceRow(
+                    set=set_name,
+                    clip_id=c.clip_id,
+                    utterance_id=c.utterance_id,
+                    voice=c.voice,
+                    kind=c.kind,
+                    ref=c.text,
+                    terms=list(c.terms),
+                    hyps={k: hyps[k][c.clip_id] for k in conditions},
+                    cer={k: float(errs[k][i] / max(ref_len[i], 1)) for k in conditions},
+                    suspect=suspect[i],
+                )
+            )
 
         for cond in conditions:
             h = [hyps[cond][c.clip_id] for c in clips]
@@ -205,8 +222,12 @@ def score(
             if role != "terms":
                 for c, hyp in zip(clips, h):
                     found = over_triggers(hyp, c.text, targets, c.kind, c.homophone_of)
-                    out.over_triggers += [OverTrigger(set=set_name, clip_id=c.clip_id, condition=cond, term=term,
-                                                      kind=kind, ref=c.text, hyp=hyp) for term, kind in found]
+                    out.over_triggers += [
+                        OverTrigger(
+                            set=set_name, clip_id=c.clip_id, condition=cond, term=term, kind=kind, ref=c.text, hyp=hyp
+                        )
+                        for term, kind in found
+                    ]
                     cm.invented_terms += any(kind == INVENTED for _, kind in found)
                     cm.homophone_swaps += any(kind == SWAP for _, kind in found)
                 cm.homophone_clips = sum(c.kind == "homophone" for c in clips)
@@ -224,9 +245,17 @@ def score(
 
 
 def _compare_with_base(
-    cm: ConditionMetrics, set_name: str, role: str, clips: Sequence[EvalClip], hyps: Mapping[str, Mapping[str, str]],
-    cond: str, errs: Mapping[str, np.ndarray], ref_len: np.ndarray, suspect: Sequence[bool],
-    ngrams: Mapping[str, str], out: Scores,
+    cm: ConditionMetrics,
+    set_name: str,
+    role: str,
+    clips: Sequence[EvalClip],
+    hyps: Mapping[str, Mapping[str, str]],
+    cond: str,
+    errs: Mapping[str, np.ndarray],
+    ref_len: np.ndarray,
+    suspect: Sequence[bool],
+    ngrams: Mapping[str, str],
+    out: Scores,
 ) -> None:
     """Regressions, fixes, retention and leakage of ``cond`` against the base model."""
     n = LEAK_NGRAM
@@ -236,10 +265,20 @@ def _compare_with_base(
             change = "regression" if e > b else "fix"
             cm.regressions += e > b
             cm.fixes += e < b
-            out.changes.append(ClipChange(
-                set=set_name, clip_id=c.clip_id, condition=cond, change=change, ref=c.text,
-                base_hyp=hyps[BASE][c.clip_id], hyp=hyps[cond][c.clip_id], base_cer=b / max(int(ref_len[i]), 1),
-                cer=e / max(int(ref_len[i]), 1), suspect=bool(suspect[i])))
+            out.changes.append(
+                ClipChange(
+                    set=set_name,
+                    clip_id=c.clip_id,
+                    condition=cond,
+                    change=change,
+                    ref=c.text,
+                    base_hyp=hyps[BASE][c.clip_id],
+                    hyp=hyps[cond][c.clip_id],
+                    base_cer=b / max(int(ref_len[i]), 1),
+                    cer=e / max(int(ref_len[i]), 1),
+                    suspect=bool(suspect[i]),
+                )
+            )
         if role != "terms" and b == 0:
             cm.base_correct += 1
             cm.retained += e == 0
@@ -250,8 +289,17 @@ def _compare_with_base(
                 g = nh[j : j + n]
                 if g in ngrams and g not in nref and g not in nbase:
                     cm.leaks += 1
-                    out.leaks.append(Leak(set=set_name, clip_id=c.clip_id, condition=cond, ngram=g,
-                                          template=ngrams[g], ref=c.text, hyp=hyps[cond][c.clip_id]))
+                    out.leaks.append(
+                        Leak(
+                            set=set_name,
+                            clip_id=c.clip_id,
+                            condition=cond,
+                            ngram=g,
+                            template=ngrams[g],
+                            ref=c.text,
+                            hyp=hyps[cond][c.clip_id],
+                        )
+                    )
                     break
     cm.retention = _ratio(cm.retained, cm.base_correct) if role != "terms" else None
 
@@ -271,5 +319,6 @@ def outcome(sets: Sequence[SetMetrics], condition: str) -> Outcome:
             parts.append(SetOutcome(s.name, cer_increase=m.cer_delta * 100))
             invented += m.invented_terms
             swaps += m.homophone_swaps
-    return Outcome(sets=tuple(parts), invented=invented, swaps=swaps,
-                   over_triggering_scored=any(s.role != "terms" for s in sets))
+    return Outcome(
+        sets=tuple(parts), invented=invented, swaps=swaps, over_triggering_scored=any(s.role != "terms" for s in sets)
+    )

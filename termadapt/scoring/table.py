@@ -83,7 +83,9 @@ METRICS: tuple[Metric, ...] = (
     Metric("cer", "CER", lambda m, role: pct(m.cer), lambda s: text.cer(s.refs, s.hyps)),
     Metric("cer_delta", "ΔCER pts", lambda m, role: pts(m.cer_delta)),
     Metric("cer_delta_ci", "95% CI", _ci),
-    Metric("reading_cer", "reading CER", lambda m, role: pct(m.reading_cer), lambda s: text.reading_cer(s.refs, s.hyps)),
+    Metric(
+        "reading_cer", "reading CER", lambda m, role: pct(m.reading_cer), lambda s: text.reading_cer(s.refs, s.hyps)
+    ),
     Metric("wer", "WER", lambda m, role: pct(m.wer), lambda s: text.wer(s.refs, s.hyps)),
     Metric("cer_clean", "CER w/o suspects", lambda m, role: pct(m.cer_clean), _clean_cer),
     Metric("term_recall", "term recall", lambda m, role: pct(m.term_recall) if m.term_total else "—"),

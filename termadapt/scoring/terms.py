@@ -104,7 +104,9 @@ def counts_for_budget(decides: int) -> bool:
     return int(decides) != 0
 
 
-def over_triggers(hyp: str, ref: str, targets: Sequence[str], kind: str, homophone_of: str = "") -> list[tuple[str, str]]:
+def over_triggers(
+    hyp: str, ref: str, targets: Sequence[str], kind: str, homophone_of: str = ""
+) -> list[tuple[str, str]]:
     """``(term, INVENTED | SWAP)`` for every dictionary term written in ``hyp`` but absent from ``ref``.
 
     Args:

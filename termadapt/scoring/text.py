@@ -52,9 +52,7 @@ _SMALL_CLASS = "十百千"
 _BIG_CLASS = "万億兆"
 # A numeral run starts with a digit or 十/百/千 (never with 万/億/兆: 万一 is an idiom, and a
 # bare 万 is not how a number is written); big units may follow inside the run.
-_NUMERAL_RUN = re.compile(
-    f"[{_DIGIT_CLASS}{_SMALL_CLASS}]+(?:[{_BIG_CLASS}][{_DIGIT_CLASS}{_SMALL_CLASS}]*)*"
-)
+_NUMERAL_RUN = re.compile(f"[{_DIGIT_CLASS}{_SMALL_CLASS}]+(?:[{_BIG_CLASS}][{_DIGIT_CLASS}{_SMALL_CLASS}]*)*")
 # Unicode categories removed before scoring: punctuation, symbols, separators, controls.
 _DROPPED_CATEGORIES = ("P", "S", "Z", "C")
 

@@ -53,8 +53,12 @@ class ValidationScore:
     def outcome(self, base_cer: float | None) -> Outcome:
         """The budget's view: recall, the CER rise over ``base_cer`` (percent), over-triggering."""
         rise = None if base_cer is None or not self.general_rows else self.general_cer - base_cer
-        return Outcome(sets=(SetOutcome(VALIDATION, recall=self.term_recall, cer_increase=rise),),
-                       invented=self.invented, swaps=self.swaps, over_triggering_scored=self.general_rows > 0)
+        return Outcome(
+            sets=(SetOutcome(VALIDATION, recall=self.term_recall, cer_increase=rise),),
+            invented=self.invented,
+            swaps=self.swaps,
+            over_triggering_scored=self.general_rows > 0,
+        )
 
 
 def score_validation(rows: Sequence[Mapping[str, Any]], hyps: Sequence[str], terms: Sequence[str]) -> ValidationScore:
@@ -80,6 +84,13 @@ def score_validation(rows: Sequence[Mapping[str, Any]], hyps: Sequence[str], ter
             swaps += SWAP in found
     rec = term_recall(decided or neutral)  # only neutral rows: score them rather than nothing
     neu = term_recall(neutral)
-    return ValidationScore(term_recall=rec.recall, term_hits=rec.hits, term_total=rec.total,
-                           neutral_recall=neu.recall if neu.total else None, general_cer=100.0 * cer(refs, gen_hyps),
-                           invented=invented, swaps=swaps, general_rows=len(refs))
+    return ValidationScore(
+        term_recall=rec.recall,
+        term_hits=rec.hits,
+        term_total=rec.total,
+        neutral_recall=neu.recall if neu.total else None,
+        general_cer=100.0 * cer(refs, gen_hyps),
+        invented=invented,
+        swaps=swaps,
+        general_rows=len(refs),
+    )

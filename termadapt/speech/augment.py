@@ -25,12 +25,12 @@ __all__ = ["AUGMENT_KINDS", "AugmentSpec", "draw_augment", "apply_augment", "che
 AUGMENT_KINDS = ("noise", "bandpass", "reverb", "pitch", "tempo", "gain")
 
 # Parameter ranges. Mild on purpose: the copies must still be clearly intelligible speech.
-NOISE_SNR_DB = (10.0, 30.0)          # 10 dB is a noisy room; below that terms become unintelligible
+NOISE_SNR_DB = (10.0, 30.0)  # 10 dB is a noisy room; below that terms become unintelligible
 BANDPASS_CENTER_HZ = (900.0, 1500.0)  # telephone band 300–3400 Hz centres near 1 kHz
 BANDPASS_WIDTH_FRACTION = (1.2, 1.99)  # 1.99 is audiomentations' maximum
-REVERB_RT60_S = (0.15, 0.6)          # small office to living room
+REVERB_RT60_S = (0.15, 0.6)  # small office to living room
 REVERB_WET = (0.2, 0.5)
-PITCH_SEMITONES = (-2.0, 2.0)        # small: larger shifts change the perceived speaker a lot
+PITCH_SEMITONES = (-2.0, 2.0)  # small: larger shifts change the perceived speaker a lot
 TEMPO_RATE = (0.85, 1.15)
 # Attenuation only: every synthesized clip is already level-normalised (-20 dBFS RMS, peak
 # 0.95), so a positive gain was mostly undone by PEAK_CEILING and left a copy identical to
@@ -118,10 +118,19 @@ def apply_augment(wav: np.ndarray, sr: int, spec: AugmentSpec) -> np.ndarray:
         transform = {
             "noise": lambda: am.AddGaussianSNR(min_snr_db=p.get("snr_db", 0), max_snr_db=p.get("snr_db", 0), p=1.0),
             "bandpass": lambda: am.BandPassFilter(
-                min_center_freq=p["center_hz"], max_center_freq=p["center_hz"], min_bandwidth_fraction=p["width"],
-                max_bandwidth_fraction=p["width"], min_rolloff=24, max_rolloff=24, zero_phase=True, p=1.0),
+                min_center_freq=p["center_hz"],
+                max_center_freq=p["center_hz"],
+                min_bandwidth_fraction=p["width"],
+                max_bandwidth_fraction=p["width"],
+                min_rolloff=24,
+                max_rolloff=24,
+                zero_phase=True,
+                p=1.0,
+            ),
             "pitch": lambda: am.PitchShift(min_semitones=p["semitones"], max_semitones=p["semitones"], p=1.0),
-            "tempo": lambda: am.TimeStretch(min_rate=p["rate"], max_rate=p["rate"], leave_length_unchanged=False, p=1.0),
+            "tempo": lambda: am.TimeStretch(
+                min_rate=p["rate"], max_rate=p["rate"], leave_length_unchanged=False, p=1.0
+            ),
             "gain": lambda: am.Gain(min_gain_db=p["db"], max_gain_db=p["db"], p=1.0),
         }[spec.kind]()
         # audiomentations draws its noise from the global generators: seed them per copy.

@@ -65,8 +65,10 @@ class ImportReport:
 
     def lines(self) -> list[str]:
         """One line per problem kind: ``name: N × kind (first: example)``."""
-        return [f"import {self.name} ({self.source}): {count} × {kind} (first: {example})"
-                for kind, (count, example) in sorted(self.problems.items())]
+        return [
+            f"import {self.name} ({self.source}): {count} × {kind} (first: {example})"
+            for kind, (count, example) in sorted(self.problems.items())
+        ]
 
     def summary(self) -> str:
         skipped = sum(c for c, _ in self.problems.values())
@@ -87,8 +89,10 @@ def _detect(path: Path) -> str:
             return "csv"
         if suffix in (".jsonl", ".json"):
             return "jsonl"
-        raise TermadaptError(f"{path}: cannot import a '{suffix}' file — give a Kaldi folder, a .csv/.tsv/.jsonl "
-                             "of path + text, a folder of audio + .txt, or a datasets folder")
+        raise TermadaptError(
+            f"{path}: cannot import a '{suffix}' file — give a Kaldi folder, a .csv/.tsv/.jsonl "
+            "of path + text, a folder of audio + .txt, or a datasets folder"
+        )
     if not path.is_dir():
         raise TermadaptError(f"{path}: import not found — check dataset.eval_imports / dataset.replay_imports")
     if (path / "text").is_file() and ((path / "audio_paths").is_file() or (path / "wav.scp").is_file()):
@@ -97,8 +101,10 @@ def _detect(path: Path) -> str:
         return "datasets"
     if any(p.suffix.lower() in AUDIO_SUFFIXES for p in path.iterdir()):
         return "folder"
-    raise TermadaptError(f"{path}: not an importable folder — expected Kaldi files (text + audio_paths or "
-                         "wav.scp), audio files with same-named .txt, or a datasets save_to_disk folder")
+    raise TermadaptError(
+        f"{path}: not an importable folder — expected Kaldi files (text + audio_paths or "
+        "wav.scp), audio files with same-named .txt, or a datasets save_to_disk folder"
+    )
 
 
 def _kaldi_map(path: Path, report: ImportReport) -> dict[str, str]:
@@ -165,8 +171,11 @@ def _items_table(path: Path, fmt: str, report: ImportReport) -> Iterator[tuple[s
         columns = sorted(columns_seen)
     path_col, text_col = _pick(columns, PATH_COLUMNS), _pick(columns, TEXT_COLUMNS)
     if rows and (path_col is None or text_col is None):
-        missing = "an audio path column (" + "/".join(PATH_COLUMNS) + ")" if path_col is None else \
-            "a text column (" + "/".join(TEXT_COLUMNS) + ")"
+        missing = (
+            "an audio path column (" + "/".join(PATH_COLUMNS) + ")"
+            if path_col is None
+            else "a text column (" + "/".join(TEXT_COLUMNS) + ")"
+        )
         raise TermadaptError(f"{path}: missing {missing} — found columns {', '.join(columns) or 'none'}")
     for no, row in rows:
         audio = str(row.get(path_col) or "").strip()
@@ -199,8 +208,10 @@ def _items_datasets(path: Path, report: ImportReport) -> Iterator[tuple[str, str
     for split, ds in parts:
         text_col = _pick(ds.column_names, TEXT_COLUMNS)
         if "audio" not in ds.column_names or text_col is None:
-            raise TermadaptError(f"{path}: datasets folder needs an 'audio' column and a text column "
-                                 f"({'/'.join(TEXT_COLUMNS)}) — found {', '.join(ds.column_names)}")
+            raise TermadaptError(
+                f"{path}: datasets folder needs an 'audio' column and a text column "
+                f"({'/'.join(TEXT_COLUMNS)}) — found {', '.join(ds.column_names)}"
+            )
         if isinstance(ds.features["audio"], datasets.Audio):
             ds = ds.cast_column("audio", datasets.Audio(decode=False))
         for i, row in enumerate(ds):
@@ -231,8 +242,9 @@ def _convert(source: str | bytes, root: Path) -> tuple[str, float]:
     return str(out), len(wav) / SAMPLE_RATE
 
 
-def load_import(path: str | Path, root: str | Path, name: str | None = None,
-                held_out: bool = True) -> tuple[list[Clip], ImportReport]:
+def load_import(
+    path: str | Path, root: str | Path, name: str | None = None, held_out: bool = True
+) -> tuple[list[Clip], ImportReport]:
     """Read one import source into clips (see the module docstring).
 
     Args:
@@ -251,9 +263,13 @@ def load_import(path: str | Path, root: str | Path, name: str | None = None,
     name = name or import_name(path)
     report = ImportReport(name=name, source=str(path))
     report.format = _detect(path)
-    items = {"kaldi": lambda: _items_kaldi(path, report), "csv": lambda: _items_table(path, "csv", report),
-             "jsonl": lambda: _items_table(path, "jsonl", report), "folder": lambda: _items_folder(path, report),
-             "datasets": lambda: _items_datasets(path, report)}[report.format]()
+    items = {
+        "kaldi": lambda: _items_kaldi(path, report),
+        "csv": lambda: _items_table(path, "csv", report),
+        "jsonl": lambda: _items_table(path, "jsonl", report),
+        "folder": lambda: _items_folder(path, report),
+        "datasets": lambda: _items_datasets(path, report),
+    }[report.format]()
     clips: list[Clip] = []
     for item_id, text, audio in items:
         text = " ".join(text.split())
@@ -269,8 +285,18 @@ def load_import(path: str | Path, root: str | Path, name: str | None = None,
         except Exception as exc:  # a bad file is counted, the import goes on
             report.add("unreadable audio", f"{item_id}: {label} ({type(exc).__name__}: {' '.join(str(exc).split())})")
             continue
-        clips.append(Clip(utterance_id=f"import:{name}:{item_id}", text=text, kind="general", split=f"import_{name}",
-                          voice=f"import:{name}", held_out=held_out, audio_path=wav_path, duration=round(duration, 3)))
+        clips.append(
+            Clip(
+                utterance_id=f"import:{name}:{item_id}",
+                text=text,
+                kind="general",
+                split=f"import_{name}",
+                voice=f"import:{name}",
+                held_out=held_out,
+                audio_path=wav_path,
+                duration=round(duration, 3),
+            )
+        )
     report.clips = len(clips)
     if not clips:
         detail = "; ".join(report.lines()) or "no items found"

@@ -59,9 +59,9 @@ __all__ = [
 # Bump when normalisation/resampling changes: old cached audio must not be reused.
 AUDIO_FORMAT_VERSION = "v1"
 TARGET_RMS_DBFS = -20.0  # speech level typical of ASR corpora
-PEAK_LIMIT = 0.95        # headroom so later gain/noise rarely clips
-SILENCE_PEAK = 1e-3      # a raw peak below -60 dBFS is no speech at all
-MIN_DURATION_S = 0.1     # shorter output means the engine spoke nothing
+PEAK_LIMIT = 0.95  # headroom so later gain/noise rarely clips
+SILENCE_PEAK = 1e-3  # a raw peak below -60 dBFS is no speech at all
+MIN_DURATION_S = 0.1  # shorter output means the engine spoke nothing
 # A clip is "clipped" when, at full scale, many neighbouring samples sit exactly at the peak
 # (flat tops); a smooth waveform reaches its peak in isolated samples.
 CLIP_LEVEL = 0.98
@@ -89,9 +89,11 @@ class SynthSummary:
 
     def line(self) -> str:
         rate = (self.synthesized + self.augmented) / self.seconds if self.seconds else 0.0
-        return (f"synth: {self.clips} clips ({self.cached} cached, {self.synthesized} synthesized, "
-                f"{self.augmented} augmented, {self.failed} failed) in {self.seconds:.1f} s "
-                f"({rate:.1f} new clips/s), {self.audio_hours:.2f} h of audio")
+        return (
+            f"synth: {self.clips} clips ({self.cached} cached, {self.synthesized} synthesized, "
+            f"{self.augmented} augmented, {self.failed} failed) in {self.seconds:.1f} s "
+            f"({rate:.1f} new clips/s), {self.audio_hours:.2f} h of audio"
+        )
 
 
 def audio_cache(recipe: Recipe) -> Path:
@@ -99,11 +101,13 @@ def audio_cache(recipe: Recipe) -> Path:
     return recipe.path(recipe.synth.cache_dir) if recipe.synth.cache_dir else cache_dir("audio")
 
 
-def clip_key(engine: str, engine_version: str, voice: str, settings: str, tts_text: str,
-             sample_rate: int = SAMPLE_RATE) -> str:
+def clip_key(
+    engine: str, engine_version: str, voice: str, settings: str, tts_text: str, sample_rate: int = SAMPLE_RATE
+) -> str:
     """Content address of a synthesized clip (hex SHA-256)."""
-    return sha256_text("termadapt-clip", AUDIO_FORMAT_VERSION, engine, engine_version, voice, settings, tts_text,
-                       str(sample_rate))
+    return sha256_text(
+        "termadapt-clip", AUDIO_FORMAT_VERSION, engine, engine_version, voice, settings, tts_text, str(sample_rate)
+    )
 
 
 def _key_path(root: Path, key: str) -> Path:
@@ -139,6 +143,7 @@ def normalize_audio(wav: np.ndarray, sr: int) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- planning
 
+
 @dataclass(frozen=True)
 class _Job:
     """One cache entry to produce: a base clip (``augment`` None) or an augmented copy."""
@@ -167,8 +172,9 @@ def _subset(voices: list[VoiceSpec], k: int, rng: random.Random) -> list[VoiceSp
 REPLAY_KINDS = frozenset({"general"})
 
 
-def plan_clips(recipe: Recipe, utterances: list[Utterance], plan: VoicePlan, options: dict[str, dict[str, Any]],
-               root: Path) -> tuple[list[tuple[Clip, _Job]], dict[str, str]]:
+def plan_clips(
+    recipe: Recipe, utterances: list[Utterance], plan: VoicePlan, options: dict[str, dict[str, Any]], root: Path
+) -> tuple[list[tuple[Clip, _Job]], dict[str, str]]:
     """Assign voices (and augmentation copies) to utterances.
 
     Returns:
@@ -189,14 +195,26 @@ def plan_clips(recipe: Recipe, utterances: list[Utterance], plan: VoicePlan, opt
         elif utt.split in ("validation", "test"):
             voices = _subset(plan.heldout, cfg.heldout_voices_per_utterance, rng)
         else:
-            raise TermadaptError(f"{UTTERANCES_FILE}: utterance {utt.id} has unknown split '{utt.split}' — "
-                                 "expected train, validation or test; re-run `termadapt sentences`")
+            raise TermadaptError(
+                f"{UTTERANCES_FILE}: utterance {utt.id} has unknown split '{utt.split}' — "
+                "expected train, validation or test; re-run `termadapt sentences`"
+            )
         for spec in voices:
             settings = "&".join(f"{k}={v}" for k, v in spec.params)
             key = clip_key(spec.engine, versions[str(spec)], spec.voice, settings, utt.tts_text)
-            base = Clip(utterance_id=utt.id, text=utt.text, kind=utt.kind, split=utt.split, voice=str(spec),
-                        held_out=str(spec) in heldout, audio_path=str(_key_path(root, key)), duration=0.0,
-                        terms=tuple(utt.terms), homophone_of=utt.homophone_of, decides=utt.decides)
+            base = Clip(
+                utterance_id=utt.id,
+                text=utt.text,
+                kind=utt.kind,
+                split=utt.split,
+                voice=str(spec),
+                held_out=str(spec) in heldout,
+                audio_path=str(_key_path(root, key)),
+                duration=0.0,
+                terms=tuple(utt.terms),
+                homophone_of=utt.homophone_of,
+                decides=utt.decides,
+            )
             pairs.append((base, _Job(key, str(spec), utt.tts_text)))
             if utt.split != "train":
                 continue
@@ -244,15 +262,16 @@ def _run_jobs(jobs: list[_Job]) -> list[tuple[str, str]]:
     return out
 
 
-def _execute(jobs: list[_Job], workers: int, options: dict[str, dict[str, Any]], root: Path,
-             desc: str) -> dict[str, str]:
+def _execute(
+    jobs: list[_Job], workers: int, options: dict[str, dict[str, Any]], root: Path, desc: str
+) -> dict[str, str]:
     """Run jobs (in-process or in a pool) with a progress bar; return key → error for failures."""
     from tqdm.auto import tqdm
 
     errors: dict[str, str] = {}
     if not jobs:
         return errors
-    chunks = [jobs[i:i + CHUNK_SIZE] for i in range(0, len(jobs), CHUNK_SIZE)]
+    chunks = [jobs[i : i + CHUNK_SIZE] for i in range(0, len(jobs), CHUNK_SIZE)]
     bar = tqdm(total=len(jobs), desc=desc, unit="clip", file=sys.stderr, disable=None, smoothing=0.1)
     try:
         if workers <= 1 or len(chunks) == 1:
@@ -284,6 +303,7 @@ def _execute(jobs: list[_Job], workers: int, options: dict[str, dict[str, Any]],
 
 
 # ----------------------------------------------------------------------------- stage
+
 
 def synthesize(recipe: Recipe, run_dir: str | Path, workers: int | None = None) -> Path:
     """Synthesize every utterance of a run (see the module docstring).
@@ -325,8 +345,7 @@ def synthesize(recipe: Recipe, run_dir: str | Path, workers: int | None = None) 
         if _key_path(root, job.key).is_file():
             continue
         (todo_aug if job.augment else todo_base)[job.key] = job
-    summary.cached = len(pairs) - sum(
-        1 for _, j in pairs if j.key in todo_base or j.key in todo_aug)
+    summary.cached = len(pairs) - sum(1 for _, j in pairs if j.key in todo_base or j.key in todo_aug)
     n_workers = workers if workers is not None else recipe.synth.workers
     n_workers = n_workers or (os.cpu_count() or 1)
     errors = _execute(list(todo_base.values()), n_workers, options, root, "synth")
@@ -346,8 +365,16 @@ def synthesize(recipe: Recipe, run_dir: str | Path, workers: int | None = None) 
         if err:
             if (clip.utterance_id, job.key) not in seen_fail:
                 seen_fail.add((clip.utterance_id, job.key))
-                failures.append({"utterance_id": clip.utterance_id, "voice": clip.voice, "augment": clip.augment,
-                                 "text": clip.text, "tts_text": job.tts_text, "error": err})
+                failures.append(
+                    {
+                        "utterance_id": clip.utterance_id,
+                        "voice": clip.voice,
+                        "augment": clip.augment,
+                        "text": clip.text,
+                        "tts_text": job.tts_text,
+                        "error": err,
+                    }
+                )
             continue
         path = Path(clip.audio_path)
         clips.append(Clip(**{**asdict(clip), "duration": round(wav_duration(path), 3)}))

@@ -109,8 +109,10 @@ def _decode(data: bytes, path: str, encoding: str) -> str:
             return data.decode(codec)
         except UnicodeDecodeError as exc:
             raise DictionaryError(
-                path, _line_of(data, exc.start), f"bytes not valid in {encoding} at byte {exc.start}",
-                "save the file in that encoding, or use encoding = \"auto\"",
+                path,
+                _line_of(data, exc.start),
+                f"bytes not valid in {encoding} at byte {exc.start}",
+                'save the file in that encoding, or use encoding = "auto"',
             ) from None
     try:
         return data.decode("utf-8-sig")
@@ -125,7 +127,8 @@ def _decode(data: bytes, path: str, encoding: str) -> str:
         except UnicodeDecodeError:
             pass
     raise DictionaryError(
-        path, _line_of(data, utf8_error.start),
+        path,
+        _line_of(data, utf8_error.start),
         f"undecodable bytes at byte {utf8_error.start} (neither UTF-8 nor Shift_JIS/CP932)",
         "save the dictionary as UTF-8 text",
     )
@@ -209,23 +212,30 @@ def _short(text: str, n: int = 30) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def _make_entry(
-    values: dict[str, str], lineno: int, out: _Collector
-) -> TermEntry | None:
+def _make_entry(values: dict[str, str], lineno: int, out: _Collector) -> TermEntry | None:
     """Validate one row's fields; returns the entry or None (errors go to ``out``)."""
     target = values.get("target", "")
     reading = values.get("reading", "")
     category = values.get("category", "")
     ok = True
     if not target:
-        out.error(lineno, "missing target (the text the recognizer must output)",
-                  "fill in the target column, or delete the row")
+        out.error(
+            lineno,
+            "missing target (the text the recognizer must output)",
+            "fill in the target column, or delete the row",
+        )
         return None
-    for name, value, limit in (("target", target, MAX_TARGET_CHARS), ("reading", reading, MAX_READING_CHARS),
-                               ("category", category, MAX_CATEGORY_CHARS)):
+    for name, value, limit in (
+        ("target", target, MAX_TARGET_CHARS),
+        ("reading", reading, MAX_READING_CHARS),
+        ("category", category, MAX_CATEGORY_CHARS),
+    ):
         if len(value) > limit:
-            out.error(lineno, f"{name} is {len(value)} characters long (limit {limit})",
-                      "check for a missing line break or separator")
+            out.error(
+                lineno,
+                f"{name} is {len(value)} characters long (limit {limit})",
+                "check for a missing line break or separator",
+            )
             ok = False
     contexts: list[str] = []
     for sentence in values.get("context", "").split(CONTEXT_SEPARATOR):
@@ -233,12 +243,18 @@ def _make_entry(
         if not sentence:
             continue
         if len(sentence) > MAX_CONTEXT_CHARS:
-            out.error(lineno, f"context sentence is {len(sentence)} characters long (limit {MAX_CONTEXT_CHARS})",
-                      f"split it into sentences separated by `{CONTEXT_SEPARATOR}`")
+            out.error(
+                lineno,
+                f"context sentence is {len(sentence)} characters long (limit {MAX_CONTEXT_CHARS})",
+                f"split it into sentences separated by `{CONTEXT_SEPARATOR}`",
+            )
             ok = False
         elif target not in sentence:
-            out.error(lineno, f"context sentence {_short(sentence)!r} does not contain the target {target!r}",
-                      "write the target exactly as in the target column, or remove the sentence")
+            out.error(
+                lineno,
+                f"context sentence {_short(sentence)!r} does not contain the target {target!r}",
+                "write the target exactly as in the target column, or remove the sentence",
+            )
             ok = False
         contexts.append(sentence)
     weight = 1.0
@@ -249,12 +265,18 @@ def _make_entry(
         except ValueError:
             weight = math.nan
         if not math.isfinite(weight) or weight <= 0:
-            out.error(lineno, f"weight {_short(raw_weight)!r} is not a positive number",
-                      "write a number such as 1 or 2.5, or leave it empty for 1")
+            out.error(
+                lineno,
+                f"weight {_short(raw_weight)!r} is not a positive number",
+                "write a number such as 1 or 2.5, or leave it empty for 1",
+            )
             ok = False
     if reading and _LATIN_OR_DIGIT.search(reading):
-        out.warn(lineno, f"reading {_short(reading)!r} contains Latin letters or digits that a TTS spells out",
-                 "write the reading in katakana (e.g. エスディーケー for SDK, ゴ for 5)")
+        out.warn(
+            lineno,
+            f"reading {_short(reading)!r} contains Latin letters or digits that a TTS spells out",
+            "write the reading in katakana (e.g. エスディーケー for SDK, ゴ for 5)",
+        )
     if not ok:
         return None
     return TermEntry(
@@ -290,8 +312,11 @@ def parse_dictionary_text(text: str, path: str = "<text>") -> DictionaryResult:
         bad = _bad_character(line)
         if bad is not None:
             col, ch = bad
-            out.error(lineno, f"control or invisible character U+{ord(ch):04X} at column {col}",
-                      "delete it (save the file as plain text)")
+            out.error(
+                lineno,
+                f"control or invisible character U+{ord(ch):04X} at column {col}",
+                "delete it (save the file as plain text)",
+            )
             first_row = False
             continue
         try:
@@ -311,7 +336,9 @@ def parse_dictionary_text(text: str, path: str = "<text>") -> DictionaryResult:
                 seen: set[str] = set()
                 for name in names:
                     if not name:
-                        out.error(lineno, "empty column name in the header row", f"name every column: {', '.join(COLUMNS)}")
+                        out.error(
+                            lineno, "empty column name in the header row", f"name every column: {', '.join(COLUMNS)}"
+                        )
                     elif name not in COLUMNS:
                         close = difflib.get_close_matches(name, COLUMNS, 1, _SUGGEST_CUTOFF)
                         hint = f"did you mean {close[0]!r}?" if close else f"known columns: {', '.join(COLUMNS)}"
@@ -324,23 +351,30 @@ def parse_dictionary_text(text: str, path: str = "<text>") -> DictionaryResult:
                 continue
         if header is None:
             if len(cells) > 2:
-                out.error(lineno, f"{len(cells)} columns without a header row (at most 2: reading, target)",
-                          _FORMAT_HINT)
+                out.error(
+                    lineno, f"{len(cells)} columns without a header row (at most 2: reading, target)", _FORMAT_HINT
+                )
                 continue
             values = {"target": cells[-1], "reading": cells[0] if len(cells) == 2 else ""}
         else:
-            extra = cells[len(header):]
+            extra = cells[len(header) :]
             if any(extra):
-                out.error(lineno, f"{len(cells)} values but the header (line {header_line}) names {len(header)} columns",
-                          f"remove the extra {sep_name}s, or quote fields that contain one")
+                out.error(
+                    lineno,
+                    f"{len(cells)} values but the header (line {header_line}) names {len(header)} columns",
+                    f"remove the extra {sep_name}s, or quote fields that contain one",
+                )
                 continue
             values = {name: value for name, value in zip(header, cells) if name in COLUMNS}
         entry = _make_entry(values, lineno, out)
         if entry is not None:
             entries.append(entry)
     if not entries and not out.errors:
-        out.error(0, "no entries (the file is empty or has only comments/a header)",
-                  "add one term a line: `reading , target` or just `target`")
+        out.error(
+            0,
+            "no entries (the file is empty or has only comments/a header)",
+            "add one term a line: `reading , target` or just `target`",
+        )
     result = DictionaryResult([], out.warnings, out.errors)
     _merge_entries(entries, result)
     return result
@@ -363,15 +397,26 @@ def _merge_entries(entries: Iterable[TermEntry], result: DictionaryResult) -> No
         first = result.entries[i]
         path, line = entry.source.rsplit(":", 1)[0], _line_no(entry.source)
         if first.reading and entry.reading and first.reading != entry.reading:
-            result.errors.append(DictionaryError(
-                path, line, f"target {entry.target!r} has reading {entry.reading!r} here but "
-                f"{first.reading!r} at {first.source}", "keep one row per target with the right reading"))
+            result.errors.append(
+                DictionaryError(
+                    path,
+                    line,
+                    f"target {entry.target!r} has reading {entry.reading!r} here but "
+                    f"{first.reading!r} at {first.source}",
+                    "keep one row per target with the right reading",
+                )
+            )
             continue
         same = dataclasses.replace(entry, source=first.source) == first
         what = "exact duplicate of" if same else "duplicate target, already defined at"
-        result.warnings.append(DictionaryError(
-            path, line, f"{what} {first.source} ({entry.target!r}); this row is ignored",
-            "delete the repeated row" if same else "merge the two rows into one"))
+        result.warnings.append(
+            DictionaryError(
+                path,
+                line,
+                f"{what} {first.source} ({entry.target!r}); this row is ignored",
+                "delete the repeated row" if same else "merge the two rows into one",
+            )
+        )
         if not first.reading and entry.reading:  # keep the row's given reading
             result.entries[i] = dataclasses.replace(first, reading=entry.reading, reading_source="given")
 
@@ -389,12 +434,16 @@ def _check_one(path: str | Path, encoding: str) -> DictionaryResult:
         if p.is_dir():
             raise DictionaryError(name, 0, "is a directory, not a dictionary file", "pass a .csv or .tsv file")
         if p.stat().st_size > MAX_FILE_BYTES:
-            raise DictionaryError(name, 0, f"file is larger than {MAX_FILE_BYTES // 2**20} MiB",
-                                  "split it into several dictionaries")
+            raise DictionaryError(
+                name, 0, f"file is larger than {MAX_FILE_BYTES // 2**20} MiB", "split it into several dictionaries"
+            )
         data = p.read_bytes()
     except OSError as exc:
-        return DictionaryResult(errors=[DictionaryError(name, 0, f"cannot read the file ({exc.strerror})",
-                                                        "check the path and its permissions")])
+        return DictionaryResult(
+            errors=[
+                DictionaryError(name, 0, f"cannot read the file ({exc.strerror})", "check the path and its permissions")
+            ]
+        )
     except DictionaryError as exc:
         return DictionaryResult(errors=[exc])
     return check_bytes(data, name, encoding)
@@ -402,15 +451,23 @@ def _check_one(path: str | Path, encoding: str) -> DictionaryResult:
 
 def check_bytes(data: bytes, path: str = "<bytes>", encoding: str = "auto") -> DictionaryResult:
     """Check a dictionary given as bytes (see :func:`check_dictionary`)."""
-    body = data[len(codecs.BOM_UTF8):] if data.startswith(codecs.BOM_UTF8) else data
+    body = data[len(codecs.BOM_UTF8) :] if data.startswith(codecs.BOM_UTF8) else data
     if not body.strip():
-        return DictionaryResult(errors=[DictionaryError(path, 0, "empty file",
-                                                        "add one term a line: `reading , target` or just `target`")])
+        return DictionaryResult(
+            errors=[DictionaryError(path, 0, "empty file", "add one term a line: `reading , target` or just `target`")]
+        )
     nul = data.find(b"\x00")
     if nul >= 0:
-        return DictionaryResult(errors=[DictionaryError(
-            path, _line_of(data, nul), f"binary data (NUL byte at byte {nul}): not a text dictionary",
-            "pass a CSV/TSV text file (UTF-16 files must be saved as UTF-8)")])
+        return DictionaryResult(
+            errors=[
+                DictionaryError(
+                    path,
+                    _line_of(data, nul),
+                    f"binary data (NUL byte at byte {nul}): not a text dictionary",
+                    "pass a CSV/TSV text file (UTF-16 files must be saved as UTF-8)",
+                )
+            ]
+        )
     try:
         text = _decode(data, path, encoding)
     except DictionaryError as exc:

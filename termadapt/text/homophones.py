@@ -38,6 +38,7 @@ _SKIP_POS1 = {"数", "接尾", "非自立", "代名詞", "固有名詞", "特殊
 _KANJI = re.compile(r"[\u3400-\u9fff\uf900-\ufaff々〆ヶ]")
 _HIRAGANA_ONLY = re.compile(r"^[\u3041-\u309fー]+$")
 
+
 def _openjtalk_nouns() -> Iterator[tuple[str, str, int]]:
     """(surface, reading, cost) of general nouns in OpenJTalk's naist-jdic ``sys.dic``.
 
@@ -53,9 +54,15 @@ def _openjtalk_nouns() -> Iterator[tuple[str, str, int]]:
     header = np.frombuffer(data, dtype="<u4", count=10)
     dsize, tsize, fsize = int(header[6]), int(header[7]), int(header[8])
     start = 40 + 32 + dsize
-    tokens = np.frombuffer(data, count=tsize // 16, offset=start, dtype=np.dtype(
-        [("l", "<u2"), ("r", "<u2"), ("pos", "<u2"), ("cost", "<i2"), ("feature", "<u4"), ("compound", "<u4")]))
-    features = data[start + tsize: start + tsize + fsize]
+    tokens = np.frombuffer(
+        data,
+        count=tsize // 16,
+        offset=start,
+        dtype=np.dtype(
+            [("l", "<u2"), ("r", "<u2"), ("pos", "<u2"), ("cost", "<i2"), ("feature", "<u4"), ("compound", "<u4")]
+        ),
+    )
+    features = data[start + tsize : start + tsize + fsize]
     best: dict[int, int] = {}
     for off, cost in zip(tokens["feature"].tolist(), tokens["cost"].tolist()):
         if off not in best or cost < best[off]:
@@ -64,7 +71,7 @@ def _openjtalk_nouns() -> Iterator[tuple[str, str, int]]:
     for off, cost in best.items():
         if not features.startswith(noun, off):
             continue
-        cols = features[off: features.index(b"\0", off)].decode("utf-8", "replace").split(",")
+        cols = features[off : features.index(b"\0", off)].decode("utf-8", "replace").split(",")
         if len(cols) >= 10 and cols[1] not in _SKIP_POS1:
             yield cols[6], cols[7], cost
 
@@ -145,7 +152,7 @@ def _corpus_spans(sentences: Iterable[str], readings: set[str]) -> dict[str, dic
         feats = pyopenjtalk.run_frontend(sentence)
         for i in range(len(feats)):
             surface, reading = "", ""
-            for f in feats[i: i + MAX_SPAN_MORPHEMES]:
+            for f in feats[i : i + MAX_SPAN_MORPHEMES]:
                 surface += f["string"]
                 reading += f["read"]
                 if reading in readings and _is_word(surface):

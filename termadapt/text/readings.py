@@ -110,8 +110,9 @@ def fill_readings(entries: Iterable[TermEntry]) -> list[TermEntry]:
         if entry.reading:
             out.append(entry)
         else:
-            out.append(dataclasses.replace(entry, reading=tts_reading(entry.target, punctuation=False),
-                                           reading_source="auto"))
+            out.append(
+                dataclasses.replace(entry, reading=tts_reading(entry.target, punctuation=False), reading_source="auto")
+            )
     return out
 
 
@@ -214,8 +215,9 @@ def build_user_dictionary(entries: Iterable[TermEntry], out_dir: str | Path) -> 
     out.mkdir(parents=True, exist_ok=True)
     rows = user_dictionary_rows(entries)
     if not rows:
-        raise DictionaryError(str(out), 0, "no entry has a reading for the user dictionary",
-                              "give the dictionary at least one term")
+        raise DictionaryError(
+            str(out), 0, "no entry has a reading for the user dictionary", "give the dictionary at least one term"
+        )
     csv_path, dic_path = out / "user.csv", out / USER_DICT_FILE
     atomic_write_text(csv_path, "".join(r + "\n" for r in rows))
     tmp = out / ".user.dic.tmp"

@@ -163,8 +163,9 @@ def split_templates(templates: Sequence[Template], cfg: SentencesConfig, seed: i
 
 
 def _utterance(kind: str, text: str, tts_text: str, split: str, **extra: object) -> Utterance:
-    return Utterance(id=sha256_text(kind, text, tts_text)[:ID_CHARS], text=text, tts_text=tts_text,
-                     kind=kind, split=split, **extra)  # type: ignore[arg-type]
+    return Utterance(
+        id=sha256_text(kind, text, tts_text)[:ID_CHARS], text=text, tts_text=tts_text, kind=kind, split=split, **extra
+    )  # type: ignore[arg-type]
 
 
 def _pick_per_term(templates: Sequence[Template], k: int, seed: int, target: str) -> list[Template]:
@@ -266,8 +267,12 @@ def plan_utterances(
     tpls = [t if isinstance(t, Template) else Template(t) for t in templates]
     for t in tpls:
         if t.text.count(SLOT) != 1:
-            raise DictionaryError(t.source or "<templates>", 0, f"template without exactly one {{term}}: {t.text!r}",
-                                  "write exactly one {term} where the term goes")
+            raise DictionaryError(
+                t.source or "<templates>",
+                0,
+                f"template without exactly one {{term}}: {t.text!r}",
+                "write exactly one {term} where the term goes",
+            )
     warnings: list[str] = []
     finder = _Finder(t.target for t in terms)
     tsplits = split_templates(tpls, cfg, seed)
@@ -276,12 +281,17 @@ def plan_utterances(
     utterances: list[Utterance] = []
 
     # 1. Term sentences: templates per split, the term alone, the dictionary's context sentences.
-    caps = {"train": cfg.templates_per_term, "validation": cfg.validation_templates_per_term,
-            "test": cfg.test_templates_per_term}
+    caps = {
+        "train": cfg.templates_per_term,
+        "validation": cfg.validation_templates_per_term,
+        "test": cfg.test_templates_per_term,
+    }
     for term in terms:
         if not term.reading:
-            warnings.append(f"{term.source or term.target}: no reading, the TTS reads the target as written "
-                            f"— run the terms stage (readings) or give a reading")
+            warnings.append(
+                f"{term.source or term.target}: no reading, the TTS reads the target as written "
+                f"— run the terms stage (readings) or give a reading"
+            )
             term = replace(term, reading=term.target)
         has_h = bool(term.homophones)
         deciding_only = has_h and cfg.homophone_terms_deciding_only
@@ -295,25 +305,49 @@ def plan_utterances(
                 if deciding:
                     pool = deciding
                 elif pool:
-                    warnings.append(f"{term.target}: sounds like {'、'.join(term.homophones[:3])} but no {split} "
-                                    f"template decides the spelling — add domain templates or context sentences")
+                    warnings.append(
+                        f"{term.target}: sounds like {'、'.join(term.homophones[:3])} but no {split} "
+                        f"template decides the spelling — add domain templates or context sentences"
+                    )
             for tpl in _pick_per_term(pool, k, seed, term.target):
                 text = tpl.text.replace(SLOT, term.target)
-                utterances.append(_utterance(
-                    "term", text, tpl.text.replace(SLOT, term.reading), split,
-                    terms=_terms_in(text, term.target, finder), template=tpl.text,
-                    decides=_template_decides(tpl, has_h)))
+                utterances.append(
+                    _utterance(
+                        "term",
+                        text,
+                        tpl.text.replace(SLOT, term.reading),
+                        split,
+                        terms=_terms_in(text, term.target, finder),
+                        template=tpl.text,
+                        decides=_template_decides(tpl, has_h),
+                    )
+                )
         if cfg.include_alone and not deciding_only:
-            utterances.append(_utterance("term_alone", term.target, term.reading, "train", terms=(term.target,),
-                                         decides=False if has_h else None))
+            utterances.append(
+                _utterance(
+                    "term_alone",
+                    term.target,
+                    term.reading,
+                    "train",
+                    terms=(term.target,),
+                    decides=False if has_h else None,
+                )
+            )
         if cfg.include_context:
             for sentence in term.context:
                 if term.target not in sentence:
                     warnings.append(f"{term.source or term.target}: context sentence lacks '{term.target}': {sentence}")
                     continue
-                utterances.append(_utterance(
-                    "term_context", sentence, sentence.replace(term.target, term.reading), "train",
-                    terms=_terms_in(sentence, term.target, finder), decides=True if has_h else None))
+                utterances.append(
+                    _utterance(
+                        "term_context",
+                        sentence,
+                        sentence.replace(term.target, term.reading),
+                        "train",
+                        terms=_terms_in(sentence, term.target, finder),
+                        decides=True if has_h else None,
+                    )
+                )
 
     # 2. General sentences: split into disjoint pools, drop any that contain a term. Sentences
     # using a term's homophones are split per term, so each pool (validation included: early
@@ -345,13 +379,14 @@ def plan_utterances(
         for s in sorted(pool, key=order.__getitem__):
             found = finder.find(s)
             if found:
-                warnings.append(f"general sentence contains the term '{found[0]}', moved out of the "
-                                f"{'replay' if split == 'train' else split} pool: {s}")
+                warnings.append(
+                    f"general sentence contains the term '{found[0]}', moved out of the "
+                    f"{'replay' if split == 'train' else split} pool: {s}"
+                )
             else:
                 kept.append(s)
         pools[split] = kept
-    limits = {"train": cfg.max_general_replay, "validation": cfg.max_general_validation,
-              "test": cfg.max_general_test}
+    limits = {"train": cfg.max_general_replay, "validation": cfg.max_general_validation, "test": cfg.max_general_test}
     for split in SPLITS:
         pools[split] = _cap_pool(pools[split], limits[split], homophone_of, seed, cfg.include_homophones)
         for s in pools[split]:
@@ -373,9 +408,11 @@ def plan_utterances(
         if unguarded[split]:
             names = ", ".join(unguarded[split][:MAX_NAMES_LISTED])
             more = len(unguarded[split]) - MAX_NAMES_LISTED
-            warnings.append(f"{len(unguarded[split])} of {n_hom} terms with homophones have no {role} sentence "
-                            f"using a homophone: {names}{f' and {more} more' if more > 0 else ''} "
-                            f"— add general sentences that use them")
+            warnings.append(
+                f"{len(unguarded[split])} of {n_hom} terms with homophones have no {role} sentence "
+                f"using a homophone: {names}{f' and {more} more' if more > 0 else ''} "
+                f"— add general sentences that use them"
+            )
 
     # 4. Deduplicate by id; a held-out sentence identical to a training one would leak.
     seen: set[str] = set()

@@ -55,7 +55,6 @@ class Template:
     source: str = ""
 
 
-
 def shipped_domains() -> list[str]:
     """Names of the template domains shipped in ``termadapt/data/templates/``."""
     return sorted(p.stem for p in TEMPLATES_DIR.glob("*.txt"))
@@ -121,14 +120,23 @@ def load_template_set(paths: Iterable[str | Path]) -> list[Template]:
             slots = line.count(SLOT)
             if slots != 1:
                 what = "no {term} slot" if slots == 0 else f"{slots} {{term}} slots"
-                raise DictionaryError(str(path), number, f"template has {what}: {line[:40]!r}",
-                                      "write exactly one {term} where the term goes")
+                raise DictionaryError(
+                    str(path),
+                    number,
+                    f"template has {what}: {line[:40]!r}",
+                    "write exactly one {term} where the term goes",
+                )
             if len(line) > MAX_TEMPLATE_CHARS:
-                raise DictionaryError(str(path), number, f"template is {len(line)} characters long",
-                                      f"keep templates under {MAX_TEMPLATE_CHARS} characters")
+                raise DictionaryError(
+                    str(path),
+                    number,
+                    f"template is {len(line)} characters long",
+                    f"keep templates under {MAX_TEMPLATE_CHARS} characters",
+                )
             if any(ord(c) < 32 for c in line):
-                raise DictionaryError(str(path), number, "template contains a control character",
-                                      "remove tabs and control characters")
+                raise DictionaryError(
+                    str(path), number, "template contains a control character", "remove tabs and control characters"
+                )
             if line not in seen:
                 seen.add(line)
                 templates.append(Template(line, path.stem, f"{path}:{number}"))
@@ -157,8 +165,12 @@ def load_general_sentences(path: str | Path) -> list[str]:
     seen: set[str] = set()
     for number, line in _read_lines(path):
         if SLOT in line:
-            raise DictionaryError(str(path), number, "general sentence contains a {term} slot",
-                                  "move templates to a template file (sentences.template_files)")
+            raise DictionaryError(
+                str(path),
+                number,
+                "general sentence contains a {term} slot",
+                "move templates to a template file (sentences.template_files)",
+            )
         if line not in seen:
             seen.add(line)
             out.append(line)

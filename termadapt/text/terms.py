@@ -52,14 +52,19 @@ def build_terms(recipe: Recipe, run_dir: str | Path) -> Path:
     result = load_dictionaries([recipe.path(p) for p in cfg.paths], cfg.encoding)
     if cfg.fail_on_warnings and result.warnings:
         first = result.warnings[0]
-        raise DictionaryError(first.path, first.line, first.message,
-                              f"{first.fix} (fail_on_warnings is set; {len(result.warnings)} warning(s))")
+        raise DictionaryError(
+            first.path,
+            first.line,
+            first.message,
+            f"{first.fix} (fail_on_warnings is set; {len(result.warnings)} warning(s))",
+        )
     entries = sample_terms(result.entries, cfg.max_terms, recipe.seed)
     if len(entries) < len(result.entries):
         from rich.console import Console
 
-        Console(stderr=True).print(f"using {len(entries)} of {len(result.entries)} terms (dictionary.max_terms)",
-                                   markup=False, highlight=False)
+        Console(stderr=True).print(
+            f"using {len(entries)} of {len(result.entries)} terms (dictionary.max_terms)", markup=False, highlight=False
+        )
     entries = fill_readings(entries)
     entries = find_homophones(entries, load_general_sentences(recipe.general_sentences_path()), cfg.max_homophones)
     run.mkdir(parents=True, exist_ok=True)

@@ -79,7 +79,9 @@ class EncoderCache:
             (bit-exact with the per-step path).
     """
 
-    def __init__(self, root: str | os.PathLike[str], encoder_fingerprint: str, name: str, dtype: str = "float16") -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], encoder_fingerprint: str, name: str, dtype: str = "float16"
+    ) -> None:
         self.dir = Path(root) / f"{name}-{dtype}"
         self.dtype = dtype
         self.encoder_fingerprint = encoder_fingerprint
@@ -165,10 +167,10 @@ class EncoderCache:
         bar = tqdm(total=len(todo), desc="encoder outputs (once per clip)", unit="clip", disable=not progress)
         try:
             for s in range(0, len(todo), CLIPS_PER_SHARD):
-                chunk = todo[s:s + CLIPS_PER_SHARD]
+                chunk = todo[s : s + CLIPS_PER_SHARD]
                 tensors: dict[str, Any] = {}
                 for b in range(0, len(chunk), BUILD_BATCH):
-                    part = chunk[b:b + BUILD_BATCH]
+                    part = chunk[b : b + BUILD_BATCH]
                     feats = features([get_audio(k) for k in part])
                     param = next(encoder.parameters())
                     with torch.no_grad():
@@ -197,7 +199,9 @@ class EncoderCache:
         for k in keys:
             shard = self._index.get(k)
             if shard is None:
-                raise TermadaptError(f"encoder cache {self.dir}: no stored output for clip {k} — delete the folder to rebuild it")
+                raise TermadaptError(
+                    f"encoder cache {self.dir}: no stored output for clip {k} — delete the folder to rebuild it"
+                )
             handle = self._handles.get(shard)
             if handle is None:
                 handle = self._handles[shard] = safe_open(str(shard), framework="pt")

@@ -68,27 +68,56 @@ class Guard:
 
     def enabled(self, recipe: Any) -> bool:
         """Whether the recipe turns this guard on (any of its ``off`` settings differs)."""
-        return any(getattr(getattr(recipe, section), key) != value
-                   for section, settings in self.off.items() for key, value in settings.items())
+        return any(
+            getattr(getattr(recipe, section), key) != value
+            for section, settings in self.off.items()
+            for key, value in settings.items()
+        )
 
 
 GUARDS: tuple[Guard, ...] = (
-    Guard("frozen encoder", ("train.freeze",), {"train": {"freeze": "none"}},
-          why="the acoustic model stays the base model's; only the decoder learns the spellings"),
-    Guard("replay", ("train.replay_ratio", "sentences.general_replay_fraction", "sentences.max_general_replay"),
-          {"train": {"replay_ratio": 0.0}},
-          why="general speech in every batch keeps general CER near the base model's"),
-    Guard("homophone guard", ("train.homophone_guard", "train.homophone_balance", "sentences.include_homophones",
-                              "sentences.homophone_terms_deciding_only"),
-          {"train": {"homophone_guard": False}},
-          why="sentences using a term's homophone in its own sense stop the term being written for it"),
-    Guard("distillation", ("train.distill", "train.distill_weight"), {"train": {"distill": "none"}},
-          why="replay labelled (or regularized) by the base model keeps its behaviour, not only its labels"),
-    Guard("early stopping", ("train.early_stopping", "train.patience", "train.eval_every_steps"),
-          {"train": {"early_stopping": False}},
-          why="the checkpoint delivered is the one the forgetting budget ranks best on held-out voices"),
-    Guard("merge", ("merge.enabled", "merge.alpha", "merge.alpha_grid"), {"merge": {"enabled": False}}, stage="merge",
-          why="interpolating back toward the base gives up a little recall for general accuracy"),
+    Guard(
+        "frozen encoder",
+        ("train.freeze",),
+        {"train": {"freeze": "none"}},
+        why="the acoustic model stays the base model's; only the decoder learns the spellings",
+    ),
+    Guard(
+        "replay",
+        ("train.replay_ratio", "sentences.general_replay_fraction", "sentences.max_general_replay"),
+        {"train": {"replay_ratio": 0.0}},
+        why="general speech in every batch keeps general CER near the base model's",
+    ),
+    Guard(
+        "homophone guard",
+        (
+            "train.homophone_guard",
+            "train.homophone_balance",
+            "sentences.include_homophones",
+            "sentences.homophone_terms_deciding_only",
+        ),
+        {"train": {"homophone_guard": False}},
+        why="sentences using a term's homophone in its own sense stop the term being written for it",
+    ),
+    Guard(
+        "distillation",
+        ("train.distill", "train.distill_weight"),
+        {"train": {"distill": "none"}},
+        why="replay labelled (or regularized) by the base model keeps its behaviour, not only its labels",
+    ),
+    Guard(
+        "early stopping",
+        ("train.early_stopping", "train.patience", "train.eval_every_steps"),
+        {"train": {"early_stopping": False}},
+        why="the checkpoint delivered is the one the forgetting budget ranks best on held-out voices",
+    ),
+    Guard(
+        "merge",
+        ("merge.enabled", "merge.alpha", "merge.alpha_grid"),
+        {"merge": {"enabled": False}},
+        stage="merge",
+        why="interpolating back toward the base gives up a little recall for general accuracy",
+    ),
 )
 
 
@@ -152,9 +181,11 @@ class ReplayMixSampler:
         rng = random.Random(f"term:{self.seed}:{self.epoch}")
         terms = list(range(self.n_term))
         rng.shuffle(terms)
-        replay = self._replay_stream(self.epoch * self.n_batches * self.n_replay_per_batch) if self.n_replay else iter(())
+        replay = (
+            self._replay_stream(self.epoch * self.n_batches * self.n_replay_per_batch) if self.n_replay else iter(())
+        )
         for b in range(self.n_batches):
-            batch = terms[b * self.n_term_per_batch:(b + 1) * self.n_term_per_batch]
+            batch = terms[b * self.n_term_per_batch : (b + 1) * self.n_term_per_batch]
             batch += [next(replay) for _ in range(self.n_replay_per_batch)]
             rng.shuffle(batch)
             yield from batch
@@ -164,8 +195,10 @@ def replay_rows(meta: dict[str, list[dict[str, Any]]], replay_ratio: float) -> l
     """The replay pool (``general_train``) as training rows (empty when replay is off)."""
     if replay_ratio <= 0 or "general_train" not in meta:
         return []
-    return [TrainRow("general_train", i, m["key"], [], True, m["text"], float(m["duration"]))
-            for i, m in enumerate(meta["general_train"])]
+    return [
+        TrainRow("general_train", i, m["key"], [], True, m["text"], float(m["duration"]))
+        for i, m in enumerate(meta["general_train"])
+    ]
 
 
 # ----------------------------------------------------------------------------- homophone guard
@@ -210,8 +243,16 @@ def homophone_repeats(rows: list[dict[str, Any]], balance: float) -> list[int]:
 # ----------------------------------------------------------------------------- distillation
 
 
-def distillation_labels(model: Any, processor: Any, rows: Sequence[TrainRow], splits: dict[str, Any], options: Any,
-                        cache: Any, encoder_outputs: Any = None, batch_size: int = 8) -> dict[str, str]:
+def distillation_labels(
+    model: Any,
+    processor: Any,
+    rows: Sequence[TrainRow],
+    splits: dict[str, Any],
+    options: Any,
+    cache: Any,
+    encoder_outputs: Any = None,
+    batch_size: int = 8,
+) -> dict[str, str]:
     """``distill = labels``: the base model's own transcripts of the replay clips, as their labels.
 
     Decoded once through the run's hypothesis cache (a re-run or a resumed run decodes nothing).
@@ -224,8 +265,9 @@ def distillation_labels(model: Any, processor: Any, rows: Sequence[TrainRow], sp
     unique = list({r.key: r for r in rows}.values())
     clips = [DatasetClip(splits[r.split], r.index, r.key, f"{r.split}/{r.index}") for r in unique]
     cond = make_condition("distill", model, processor, options)
-    texts = decode([cond], clips, cache, TransformersBackend(), batch_size=batch_size,
-                   encoder_outputs=encoder_outputs).texts["distill"]
+    texts = decode(
+        [cond], clips, cache, TransformersBackend(), batch_size=batch_size, encoder_outputs=encoder_outputs
+    ).texts["distill"]
     return {r.key: t for r, t in zip(unique, texts, strict=True)}
 
 

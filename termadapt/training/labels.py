@@ -51,7 +51,9 @@ def prompt_tokens(tokenizer: Any, language: str = "ja", task: str = "transcribe"
     unk = getattr(tokenizer, "unk_token_id", None)
     for name, i in zip(names, ids):
         if i is None or (unk is not None and i == unk and name != "<|endoftext|>"):
-            raise TermadaptError(f"tokenizer has no {name} token — use a multilingual Whisper model (model.language = {language!r})")
+            raise TermadaptError(
+                f"tokenizer has no {name} token — use a multilingual Whisper model (model.language = {language!r})"
+            )
     return PromptTokens(*ids)
 
 
@@ -87,7 +89,14 @@ def make_labels(
     if timestamps:
         if duration is None:
             raise TermadaptError("timestamp labels need the clip duration (dataset column 'duration')")
-        ids = [tokens.language, tokens.task, tokens.timestamp_begin, *body, timestamp_token(duration, tokens), tokens.end]
+        ids = [
+            tokens.language,
+            tokens.task,
+            tokens.timestamp_begin,
+            *body,
+            timestamp_token(duration, tokens),
+            tokens.end,
+        ]
     else:
         ids = [tokens.language, tokens.task, tokens.no_timestamps, *body, tokens.end]
     if len(ids) > max_length - 1:  # the start token takes one decoder position

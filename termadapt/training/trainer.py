@@ -109,8 +109,15 @@ def trainer_class() -> type:
         # compute_loss returns a per-batch mean: the Trainer divides it by the accumulation steps.
         loss_is_scaled_for_ga = False
 
-        def __init__(self, *args: Any, sampler: Any = None, validator: Any = None, base_model: Any = None,
-                     distill_weight: float = 0.0, **kwargs: Any) -> None:
+        def __init__(
+            self,
+            *args: Any,
+            sampler: Any = None,
+            validator: Any = None,
+            base_model: Any = None,
+            distill_weight: float = 0.0,
+            **kwargs: Any,
+        ) -> None:
             super().__init__(*args, **kwargs)
             self.mix_sampler, self.validator = sampler, validator
             self.base_model, self.distill_weight = base_model, distill_weight
@@ -118,8 +125,9 @@ def trainer_class() -> type:
         def _get_train_sampler(self, train_dataset: Any = None) -> Any:
             return self.mix_sampler
 
-        def compute_loss(self, model: Any, inputs: dict[str, Any], return_outputs: bool = False,
-                         num_items_in_batch: Any = None) -> Any:
+        def compute_loss(
+            self, model: Any, inputs: dict[str, Any], return_outputs: bool = False, num_items_in_batch: Any = None
+        ) -> Any:
             labels = inputs["labels"]
             config = self.accelerator.unwrap_model(model).config
             decoder_input_ids = shift_tokens_right(labels, config.pad_token_id, config.decoder_start_token_id)
@@ -139,8 +147,9 @@ def trainer_class() -> type:
                 loss = loss + kl_to_base(logits[sel], base_logits[sel], self.distill_weight)
             return (loss, outputs) if return_outputs else loss
 
-        def evaluate(self, eval_dataset: Any = None, ignore_keys: Any = None, metric_key_prefix: str = "eval",
-                     **gen_kwargs: Any) -> dict[str, float]:
+        def evaluate(
+            self, eval_dataset: Any = None, ignore_keys: Any = None, metric_key_prefix: str = "eval", **gen_kwargs: Any
+        ) -> dict[str, float]:
             if self.validator is None:
                 return {}
             model = self.accelerator.unwrap_model(self.model)
@@ -170,12 +179,20 @@ def _run_key(recipe: Recipe, dataset_dir: Path | None = None) -> str:
     A finished model with this key is reused and checkpoints with another are discarded, so
     a rebuilt dataset (new sentences, voices…) trains afresh instead of returning the old model.
     """
-    data: dict[str, Any] = {"seed": recipe.seed, "model": dataclasses.asdict(recipe.model),
-                            "train": dataclasses.asdict(recipe.train)}
+    data: dict[str, Any] = {
+        "seed": recipe.seed,
+        "model": dataclasses.asdict(recipe.model),
+        "train": dataclasses.asdict(recipe.train),
+    }
     if recipe.train.early_stopping:  # the budget and the decode settings choose the checkpoint
         ev = recipe.evaluate
-        data["decisions"] = [ev.max_general_cer_increase, ev.max_invented_terms, ev.max_homophone_swaps,
-                             ev.max_new_tokens, ev.batch_size]
+        data["decisions"] = [
+            ev.max_general_cer_increase,
+            ev.max_invented_terms,
+            ev.max_homophone_swaps,
+            ev.max_new_tokens,
+            ev.batch_size,
+        ]
     files = sorted(p for p in dataset_dir.rglob("*") if p.is_file()) if dataset_dir and dataset_dir.is_dir() else []
     data["dataset"] = [f"{p.relative_to(dataset_dir)}:{sha256_file(p)}" for p in files]
     return sha256_text(json.dumps(data, sort_keys=True))[:16]
@@ -188,7 +205,7 @@ def _precision_flags(precision: str) -> dict[str, bool]:
     if precision == "auto":
         return {"bf16": bool(cuda and torch.cuda.is_bf16_supported()), "fp16": False}
     if precision in ("bf16", "fp16") and not cuda:
-        raise ConfigError(f"train.precision = {precision!r} needs a GPU — use \"auto\" or \"fp32\" on CPU")
+        raise ConfigError(f'train.precision = {precision!r} needs a GPU — use "auto" or "fp32" on CPU')
     return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
 
 
@@ -198,8 +215,10 @@ def _load_splits(run_dir: Path, recipe: Recipe) -> dict[str, Any]:
     if "train" not in dd:
         raise TermadaptError(f"{run_dir / DATASET_DIR}: no 'train' split — rebuild it with `termadapt dataset RECIPE`")
     if recipe.train.early_stopping and ("validation" not in dd or len(dd["validation"]) == 0):
-        raise TermadaptError(f"{run_dir / DATASET_DIR}: no 'validation' split for early stopping — rebuild the dataset "
-                             "or set train.early_stopping = false")
+        raise TermadaptError(
+            f"{run_dir / DATASET_DIR}: no 'validation' split for early stopping — rebuild the dataset "
+            "or set train.early_stopping = false"
+        )
     splits = {}
     for name in TRAIN_SPLITS:
         if name in dd:
@@ -208,21 +227,30 @@ def _load_splits(run_dir: Path, recipe: Recipe) -> dict[str, Any]:
     return splits
 
 
-def _build_rows(recipe: Recipe, meta: dict[str, list[dict[str, Any]]], tokenizer: Any, tokens: Any,
-                replay_text: dict[str, str] | None) -> tuple[list[TrainRow], list[TrainRow]]:
+def _build_rows(
+    recipe: Recipe,
+    meta: dict[str, list[dict[str, Any]]],
+    tokenizer: Any,
+    tokens: Any,
+    replay_text: dict[str, str] | None,
+) -> tuple[list[TrainRow], list[TrainRow]]:
     """Term rows (homophone sentences kept, repeated or dropped) and replay rows, with their labels."""
     cfg = recipe.train
     repeats = homophone_repeats(meta["train"], cfg.homophone_balance if cfg.homophone_guard else 0.0)
-    term_rows = [TrainRow("train", i, m["key"], [], False, m["text"], float(m["duration"]))
-                 for i, m in enumerate(meta["train"]) if keeps_row(m, cfg.homophone_guard)
-                 for _ in range(repeats[i])]
+    term_rows = [
+        TrainRow("train", i, m["key"], [], False, m["text"], float(m["duration"]))
+        for i, m in enumerate(meta["train"])
+        if keeps_row(m, cfg.homophone_guard)
+        for _ in range(repeats[i])
+    ]
     replay = replay_rows(meta, cfg.replay_ratio)
     rows = term_rows + replay
     stamped = choose_timestamped([r.key for r in rows], cfg.timestamp_fraction if cfg.timestamps else 0.0, recipe.seed)
     for row, ts in zip(rows, stamped):
         text = replay_text.get(row.key, row.text) if (row.replay and replay_text) else row.text
-        row.labels = make_labels(text, tokenizer, tokens, row.duration,
-                                 timestamps=ts and row.duration <= MAX_TIMESTAMPED_SECONDS)
+        row.labels = make_labels(
+            text, tokenizer, tokens, row.duration, timestamps=ts and row.duration <= MAX_TIMESTAMPED_SECONDS
+        )
     return term_rows, replay
 
 
@@ -314,7 +342,11 @@ def train(recipe: Recipe, run_dir: str | Path, resume: bool = True, progress: bo
     if resume and marker.is_file() and marker.read_text().strip() == key:
         return model_dir
     # Checkpoints of a run with other settings would continue the wrong run: start over.
-    stale = ckpt_dir.is_dir() and (ckpt_dir / RUN_KEY_FILE).is_file() and (ckpt_dir / RUN_KEY_FILE).read_text().strip() != key
+    stale = (
+        ckpt_dir.is_dir()
+        and (ckpt_dir / RUN_KEY_FILE).is_file()
+        and (ckpt_dir / RUN_KEY_FILE).read_text().strip() != key
+    )
     if (not resume or stale) and ckpt_dir.exists() and int(os.environ.get("LOCAL_RANK", "0")) == 0:
         if stale:
             print("training settings or dataset changed since the last checkpoint: starting over")
@@ -338,15 +370,17 @@ def train(recipe: Recipe, run_dir: str | Path, resume: bool = True, progress: bo
         pass
     use_cache, reason = precompute_applies(model, cfg.freeze)
     if cfg.precompute_encoder == "on" and not use_cache:
-        raise ConfigError(f"train.precompute_encoder = \"on\" but {reason} — use \"auto\" or \"off\"")
+        raise ConfigError(f'train.precompute_encoder = "on" but {reason} — use "auto" or "off"')
     use_cache = use_cache and cfg.precompute_encoder != "off"
 
     # 2. Rows and training arguments (arguments first: they set up the distributed state).
     meta = {name: split_rows(split) for name, split in splits.items() if name != "validation" or cfg.early_stopping}
     term_rows, replay = _build_rows(recipe, meta, tokenizer, tokens, None)
     if cfg.replay_ratio > 0 and not replay:
-        logger.warning("train.replay_ratio = %s but dataset/general_train is missing or empty: training without replay",
-                       cfg.replay_ratio)
+        logger.warning(
+            "train.replay_ratio = %s but dataset/general_train is missing or empty: training without replay",
+            cfg.replay_ratio,
+        )
     sampler = ReplayMixSampler(len(term_rows), len(replay), cfg.batch_size, cfg.replay_ratio, recipe.seed)
     args = _training_args(recipe, ckpt_dir, progress, sampler.n_batches)
     device = args.device
@@ -360,16 +394,33 @@ def train(recipe: Recipe, run_dir: str | Path, resume: bool = True, progress: bo
             everything = term_rows + replay
             keys = [r.key for r in everything]
             if cfg.early_stopping:
-                val = [TrainRow("validation", i, m["key"], [], False, m["text"], 0.0) for i, m in enumerate(meta["validation"])]
+                val = [
+                    TrainRow("validation", i, m["key"], [], False, m["text"], 0.0)
+                    for i, m in enumerate(meta["validation"])
+                ]
                 everything, keys = everything + val, keys + [r.key for r in val]
-            cache.build(model, keys, _audio_getter(splits, everything), SpeechCollator(processor.feature_extractor).features,
-                        device, progress and args.should_save)
+            cache.build(
+                model,
+                keys,
+                _audio_getter(splits, everything),
+                SpeechCollator(processor.feature_extractor).features,
+                device,
+                progress and args.should_save,
+            )
 
     # 4. Distillation labels: the base model's own transcripts of the replay clips, once.
     if cfg.distill == "labels" and replay:
         with args.main_process_first(desc="base transcripts"):
-            texts = distillation_labels(model, processor, replay, splits, decode_options(recipe),
-                                        HypothesisCache(run_dir / HYPOTHESES_DIR), cache, recipe.evaluate.batch_size)
+            texts = distillation_labels(
+                model,
+                processor,
+                replay,
+                splits,
+                decode_options(recipe),
+                HypothesisCache(run_dir / HYPOTHESES_DIR),
+                cache,
+                recipe.evaluate.batch_size,
+            )
         term_rows, replay = _build_rows(recipe, meta, tokenizer, tokens, texts)
 
     # 5. Validation of the base model (step 0): what the adapted model is compared with.
@@ -392,9 +443,16 @@ def train(recipe: Recipe, run_dir: str | Path, resume: bool = True, progress: bo
     dataset = RowDataset(term_rows + replay, splits, with_audio=cache is None)
     # eval_dataset is a placeholder the Trainer requires for eval_strategy; evaluate() uses the validator.
     trainer = trainer_class()(
-        model=model, args=args, train_dataset=dataset, eval_dataset=RowDataset(term_rows[:1], splits, False) if validator else None,
-        data_collator=SpeechCollator(processor.feature_extractor, cache), processing_class=processor.feature_extractor,
-        sampler=sampler, validator=validator, base_model=base_model, distill_weight=cfg.distill_weight,
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        eval_dataset=RowDataset(term_rows[:1], splits, False) if validator else None,
+        data_collator=SpeechCollator(processor.feature_extractor, cache),
+        processing_class=processor.feature_extractor,
+        sampler=sampler,
+        validator=validator,
+        base_model=base_model,
+        distill_weight=cfg.distill_weight,
         callbacks=early_stopping_callbacks(cfg),
     )
     last = get_last_checkpoint(str(ckpt_dir)) if resume else None
@@ -407,21 +465,43 @@ def train(recipe: Recipe, run_dir: str | Path, resume: bool = True, progress: bo
         final = trainer.model
         if hasattr(final, "merge_and_unload"):
             final = final.merge_and_unload()
-        _save_model(final, processor, recipe, run_dir, trainer, validator, {
-            "precompute_encoder": bool(cache), "precompute_reason": reason, "learning_rate": lr,
-            "term_samples": len(term_rows), "replay_samples_per_epoch": sampler.n_batches * sampler.n_replay_per_batch,
-            "train_seconds": round(seconds, 2), "resumed_from": last,
-            "train_samples_per_second": result.metrics.get("train_samples_per_second"),
-            "global_step": trainer.state.global_step, "world_size": args.world_size,
-            "dataset": str(run_dir / DATASET_DIR),
-        }, key)
+        _save_model(
+            final,
+            processor,
+            recipe,
+            run_dir,
+            trainer,
+            validator,
+            {
+                "precompute_encoder": bool(cache),
+                "precompute_reason": reason,
+                "learning_rate": lr,
+                "term_samples": len(term_rows),
+                "replay_samples_per_epoch": sampler.n_batches * sampler.n_replay_per_batch,
+                "train_seconds": round(seconds, 2),
+                "resumed_from": last,
+                "train_samples_per_second": result.metrics.get("train_samples_per_second"),
+                "global_step": trainer.state.global_step,
+                "world_size": args.world_size,
+                "dataset": str(run_dir / DATASET_DIR),
+            },
+            key,
+        )
     if args.world_size > 1:
         torch.distributed.barrier()
     return model_dir
 
 
-def _save_model(model: Any, processor: Any, recipe: Recipe, run_dir: Path, trainer: Any, validator: Validator | None,
-                info: dict[str, Any], key: str) -> None:
+def _save_model(
+    model: Any,
+    processor: Any,
+    recipe: Recipe,
+    run_dir: Path,
+    trainer: Any,
+    validator: Validator | None,
+    info: dict[str, Any],
+    key: str,
+) -> None:
     model_dir = run_dir / MODEL_DIR
     tmp = run_dir / (MODEL_DIR + ".tmp")
     if tmp.exists():
@@ -439,8 +519,10 @@ def _save_model(model: Any, processor: Any, recipe: Recipe, run_dir: Path, train
     curve = [dict(step=0, epoch=0.0, **base)] if base else []
     curve += [{k.removeprefix("eval_"): v for k, v in e.items()} for e in state.log_history if "eval_score" in e]
     log = {
-        "best_step": state.best_global_step, "best_score": state.best_metric,
-        "best_checkpoint": state.best_model_checkpoint, "base_validation": base,
+        "best_step": state.best_global_step,
+        "best_score": state.best_metric,
+        "best_checkpoint": state.best_model_checkpoint,
+        "base_validation": base,
         "budget": validator.budget.as_dict() if validator else None,
         "validation_curve": curve,
         "loss_curve": [{"step": e["step"], "loss": e["loss"]} for e in state.log_history if "loss" in e],

@@ -35,8 +35,9 @@ NEEDED_COLUMNS = ("audio", "text", "kind", "terms")
 
 def decode_options(recipe: Recipe) -> DecodeOptions:
     """The decode options of every validation and evaluation decode of a recipe."""
-    return DecodeOptions(language=recipe.model.language, task=recipe.model.task,
-                         max_new_tokens=recipe.evaluate.max_new_tokens)
+    return DecodeOptions(
+        language=recipe.model.language, task=recipe.model.task, max_new_tokens=recipe.evaluate.max_new_tokens
+    )
 
 
 def dictionary_terms(run_dir: str | Path, rows: Sequence[dict[str, Any]] = ()) -> list[str]:
@@ -69,21 +70,35 @@ class Validator:
         TermadaptError: no dataset, no usable validation split.
     """
 
-    def __init__(self, recipe: Recipe, run_dir: str | Path, processor: Any, encoder_outputs: Any = None,
-                 needed_by: str = "validation", require_both: bool = False) -> None:
+    def __init__(
+        self,
+        recipe: Recipe,
+        run_dir: str | Path,
+        processor: Any,
+        encoder_outputs: Any = None,
+        needed_by: str = "validation",
+        require_both: bool = False,
+    ) -> None:
         dd = open_dataset(run_dir, needed_by)
         if "validation" not in dd or len(dd["validation"]) == 0:
-            raise TermadaptError(f"{Path(run_dir) / 'dataset'}: no 'validation' split with rows for {needed_by} — "
-                                 "rebuild the dataset (sentences.validation_template_fraction, general_validation_fraction)")
+            raise TermadaptError(
+                f"{Path(run_dir) / 'dataset'}: no 'validation' split with rows for {needed_by} — "
+                "rebuild the dataset (sentences.validation_template_fraction, general_validation_fraction)"
+            )
         check_columns(dd["validation"], "validation", NEEDED_COLUMNS)
         split = undecoded(dd, "validation")
         self.rows = split_rows(split)
         if require_both:
-            for kinds, what in ((TERM_KINDS, "term sentences (recall)"), (GENERAL_KINDS, "general sentences (forgetting)")):
+            for kinds, what in (
+                (TERM_KINDS, "term sentences (recall)"),
+                (GENERAL_KINDS, "general sentences (forgetting)"),
+            ):
                 if not any(r["kind"] in kinds for r in self.rows):
-                    raise TermadaptError(f"dataset/validation has no {what}, so {needed_by} cannot decide on it — "
-                                         "rebuild the dataset (sentences.validation_template_fraction / "
-                                         "general_validation_fraction) or pass a fixed --alpha")
+                    raise TermadaptError(
+                        f"dataset/validation has no {what}, so {needed_by} cannot decide on it — "
+                        "rebuild the dataset (sentences.validation_template_fraction / "
+                        "general_validation_fraction) or pass a fixed --alpha"
+                    )
         self.clips = [DatasetClip(split, i, r["key"], f"validation/{i}") for i, r in enumerate(self.rows)]
         self.terms = dictionary_terms(run_dir, self.rows)
         self.processor = processor
@@ -97,9 +112,15 @@ class Validator:
     def transcribe(self, model: Any, progress: Callable[[int], None] | None = None) -> list[str]:
         """The model's transcripts of the validation clips (cached ones are not decoded again)."""
         cond = make_condition("validation", model, self.processor, self.options)
-        return decode([cond], self.clips, self.cache, TransformersBackend(), batch_size=self.batch_size,
-                      encoder_outputs=self.encoder_outputs,
-                      progress=progress).texts["validation"]
+        return decode(
+            [cond],
+            self.clips,
+            self.cache,
+            TransformersBackend(),
+            batch_size=self.batch_size,
+            encoder_outputs=self.encoder_outputs,
+            progress=progress,
+        ).texts["validation"]
 
     def measure(self, model: Any, progress: Callable[[int], None] | None = None) -> ValidationScore:
         """Score ``model`` on the validation split."""
@@ -116,7 +137,14 @@ class Validator:
     def log_values(self, score: ValidationScore) -> dict[str, float]:
         """The numbers logged per evaluation (training's validation curve)."""
         rise = self.outcome(score).sets[0].cer_increase
-        return {"term_recall": score.term_recall, "term_hits": float(score.term_hits), "term_total": float(score.term_total),
-                "general_cer": score.general_cer, "general_cer_increase": rise if rise is not None else 0.0,
-                "invented": float(score.invented), "swaps": float(score.swaps), "general_clips": float(score.general_rows),
-                "score": self.rank(score)}
+        return {
+            "term_recall": score.term_recall,
+            "term_hits": float(score.term_hits),
+            "term_total": float(score.term_total),
+            "general_cer": score.general_cer,
+            "general_cer_increase": rise if rise is not None else 0.0,
+            "invented": float(score.invented),
+            "swaps": float(score.swaps),
+            "general_clips": float(score.general_rows),
+            "score": self.rank(score),
+        }

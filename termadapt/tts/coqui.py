@@ -54,7 +54,9 @@ class CoquiEngine(TTSEngine):
     """
 
     name = "coqui"
-    install_hint = "pip install coqui-tts (needs torchaudio matching your torch), then list folders in synth.coqui_models"
+    install_hint = (
+        "pip install coqui-tts (needs torchaudio matching your torch), then list folders in synth.coqui_models"
+    )
 
     def __init__(self, models: list[str] | tuple[str, ...] = (), **options: Any) -> None:
         super().__init__(**options)
@@ -107,9 +109,12 @@ class CoquiEngine(TTSEngine):
         voc_cfg = voc_model = None
         if (folder / "vocoder").is_dir():
             voc_cfg, voc_model = find_checkpoint(folder / "vocoder")
-        synth = Synthesizer(tts_checkpoint=str(model), tts_config_path=str(config),
-                            vocoder_checkpoint=str(voc_model) if voc_model else None,
-                            vocoder_config=str(voc_cfg) if voc_cfg else None)
+        synth = Synthesizer(
+            tts_checkpoint=str(model),
+            tts_config_path=str(config),
+            vocoder_checkpoint=str(voc_model) if voc_model else None,
+            vocoder_config=str(voc_cfg) if voc_cfg else None,
+        )
         self._synths[name] = synth
         return synth
 

@@ -34,11 +34,39 @@ KNOBS = (Knob("speed", 1.0, 0.5, 2.0, "speaking rate"),)
 _ALNUM = re.compile(r"[0-9A-Za-z０-９Ａ-Ｚａ-ｚ]")
 _PRON_MARKS = str.maketrans("", "", "’'")
 # Fallback letter names when OpenJTalk gives a symbol no pronunciation.
-LETTER_KANA = dict(zip(
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
-    ["エー", "ビー", "シー", "ディー", "イー", "エフ", "ジー", "エイチ", "アイ", "ジェー", "ケー", "エル", "エム",
-     "エヌ", "オー", "ピー", "キュー", "アール", "エス", "ティー", "ユー", "ブイ", "ダブリュー", "エックス", "ワイ", "ゼット"],
-))
+LETTER_KANA = dict(
+    zip(
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+        [
+            "エー",
+            "ビー",
+            "シー",
+            "ディー",
+            "イー",
+            "エフ",
+            "ジー",
+            "エイチ",
+            "アイ",
+            "ジェー",
+            "ケー",
+            "エル",
+            "エム",
+            "エヌ",
+            "オー",
+            "ピー",
+            "キュー",
+            "アール",
+            "エス",
+            "ティー",
+            "ユー",
+            "ブイ",
+            "ダブリュー",
+            "エックス",
+            "ワイ",
+            "ゼット",
+        ],
+    )
+)
 DIGIT_KANA = dict(zip("0123456789", ["ゼロ", "イチ", "ニ", "サン", "ヨン", "ゴ", "ロク", "ナナ", "ハチ", "キュー"]))
 
 
@@ -139,8 +167,10 @@ class KokoroEngine(TTSEngine):
         return text
 
     def voices(self) -> list[VoiceInfo]:
-        return [VoiceInfo(self.name, v, ("female" if v.startswith("jf") else "male") + " neural voice, 24 kHz", KNOBS)
-                for v in VOICES]
+        return [
+            VoiceInfo(self.name, v, ("female" if v.startswith("jf") else "male") + " neural voice, 24 kHz", KNOBS)
+            for v in VOICES
+        ]
 
     def synthesize(self, text: str, voice: VoiceSpec) -> tuple[np.ndarray, int]:
         core = _load(self.threads)

@@ -90,8 +90,6 @@ def cli_available() -> bool:
     return shutil.which("open_jtalk") is not None and _cli_dict_dir() is not None
 
 
-
-
 class OpenJTalkEngine(TTSEngine):
     """HMM speech through pyopenjtalk-plus; see the module docstring.
 
@@ -107,7 +105,9 @@ class OpenJTalkEngine(TTSEngine):
         self.user_dict = str(user_dict) if user_dict else ""
         if self.user_dict:
             if not Path(self.user_dict).is_file():
-                raise TermadaptError(f"{self.user_dict}: OpenJTalk user dictionary not found — re-run `termadapt terms`")
+                raise TermadaptError(
+                    f"{self.user_dict}: OpenJTalk user dictionary not found — re-run `termadapt terms`"
+                )
             apply_user_dictionary(self.user_dict)
         self._engines: dict[str, Any] = {}
 
@@ -140,7 +140,9 @@ class OpenJTalkEngine(TTSEngine):
     def voices(self) -> list[VoiceInfo]:
         knobs = BASE_KNOBS + (CLI_KNOBS if cli_available() else ())
         return [
-            VoiceInfo(self.name, name, f"HTS voice {path.name}" + (" (bundled)" if name == BUNDLED_VOICE else ""), knobs)
+            VoiceInfo(
+                self.name, name, f"HTS voice {path.name}" + (" (bundled)" if name == BUNDLED_VOICE else ""), knobs
+            )
             for name, path in find_htsvoices().items()
         ]
 

@@ -15,7 +15,9 @@ runner = CliRunner()
 
 
 def test_validate_accepts_shipped_dictionaries():
-    result = runner.invoke(app, ["validate", str(SHIPPED_DIR / "demo-product.csv"), str(SHIPPED_DIR / "medical-ja.csv")])
+    result = runner.invoke(
+        app, ["validate", str(SHIPPED_DIR / "demo-product.csv"), str(SHIPPED_DIR / "medical-ja.csv")]
+    )
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert any(line.startswith(f"{SHIPPED_DIR / 'medical-ja.csv'}: ok — ") and "entries" in line for line in lines)
@@ -72,7 +74,11 @@ def test_readings_table_and_write(tmp_path):
     assert "4 entries: 2 readings given, 2 derived automatically" in result.stdout
     filled = load_dictionary(out)
     assert [(e.target, e.reading) for e in filled.entries] == [
-        ("ailia SDK", "アイリアエスディーケー"), ("嚥下", "エンゲ"), ("痙攣", "ケイレン"), ("目覚ましい発展", "メザマシイハッテン")]
+        ("ailia SDK", "アイリアエスディーケー"),
+        ("嚥下", "エンゲ"),
+        ("痙攣", "ケイレン"),
+        ("目覚ましい発展", "メザマシイハッテン"),
+    ]
     assert out.read_text(encoding="utf-8").startswith("target,reading,category,context,weight\n")
 
 

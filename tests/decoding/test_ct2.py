@@ -9,8 +9,12 @@ from test_evaluate import ROWS, build_adapted_run, make_recipe
 
 pytest.importorskip("faster_whisper")
 
-SENTENCES = ["今日は三日ぶりに晴れました。", "駅前の店は六時に閉まります。", "新しい本を図書館で借りました。",
-             "昨日から痙攣が続いています。"]
+SENTENCES = [
+    "今日は三日ぶりに晴れました。",
+    "駅前の店は六時に閉まります。",
+    "新しい本を図書館で借りました。",
+    "昨日から痙攣が続いています。",
+]
 TERMS = ["痙攣", "心電図", "動悸"]
 
 
@@ -35,8 +39,16 @@ def _clips(ja_speech, texts):
     out = []
     for i, text in enumerate(texts):
         audio = ja_speech(text, 1.0)
-        out.append(EvalClip(set="general", index=i, audio_key=hashlib.sha256(audio.tobytes()).hexdigest(), audio=audio,
-                            text=text, utterance_id=f"s{i}"))
+        out.append(
+            EvalClip(
+                set="general",
+                index=i,
+                audio_key=hashlib.sha256(audio.tobytes()).hexdigest(),
+                audio=audio,
+                text=text,
+                utterance_id=f"s{i}",
+            )
+        )
     return out
 
 
@@ -109,8 +121,13 @@ def test_batched_equals_transcribe(tiny_model, ja_speech, tmp_path) -> None:
     assert result.texts == reference
     assert result.texts["base"] != result.texts["prompt"]  # the prompt reaches the decoder
     # faster-whisper's own front end (log-mel padded with zeros) is reproduced too.
-    native = decode(conds, clips, HypothesisCache(tmp_path / "hyps"), FasterWhisperBackend(models=models, native_features=True),
-                    batch_size=3)
+    native = decode(
+        conds,
+        clips,
+        HypothesisCache(tmp_path / "hyps"),
+        FasterWhisperBackend(models=models, native_features=True),
+        batch_size=3,
+    )
     assert native.stats["decoded"] == 6  # cached apart from the padded front end's
     reference, _ = transcribe_per_clip(conds, clips, models, native_features=True)
     assert native.texts == reference

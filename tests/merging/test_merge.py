@@ -85,17 +85,31 @@ def test_interpolate_rejects_missing_keys_and_bad_alpha():
 
 
 def _point(alpha, recall, cer_inc, invented=0, swaps=0):
-    return CurvePoint(alpha=alpha, term_recall=recall, term_hits=0, term_total=0, neutral_recall=None,
-                      general_cer=10.0 + cer_inc, general_cer_increase=cer_inc, invented=invented, swaps=swaps,
-                      general_rows=10)
+    return CurvePoint(
+        alpha=alpha,
+        term_recall=recall,
+        term_hits=0,
+        term_total=0,
+        neutral_recall=None,
+        general_cer=10.0 + cer_inc,
+        general_cer_increase=cer_inc,
+        invented=invented,
+        swaps=swaps,
+        general_rows=10,
+    )
 
 
 BUDGET = Budget(max_cer_increase=0.5, min_term_recall=0.95, max_invented=0, max_swaps=0)
 
 
 def test_select_alpha_best_recall_within_budget():
-    points = [_point(0.0, 0.1, 0.0), _point(0.3, 0.6, 0.1), _point(0.5, 0.9, 0.4),
-              _point(0.7, 1.0, 0.6), _point(1.0, 1.0, 0.2, invented=2)]
+    points = [
+        _point(0.0, 0.1, 0.0),
+        _point(0.3, 0.6, 0.1),
+        _point(0.5, 0.9, 0.4),
+        _point(0.7, 1.0, 0.6),
+        _point(1.0, 1.0, 0.2, invented=2),
+    ]
     alpha, reason = select_alpha(points, BUDGET)
     assert alpha == 0.5
     assert "within the forgetting budget" in reason
@@ -110,8 +124,13 @@ def test_select_alpha_tie_goes_to_smaller_alpha():
 
 
 def test_select_alpha_none_qualifies_takes_the_one_closest_to_the_budget():
-    points = [_point(0.0, 0.0, 0.0), _point(0.5, 0.7, 0.9, swaps=1), _point(0.7, 0.9, 0.8, invented=3),
-              _point(1.0, 1.0, 2.0), _point(0.85, 0.95, 0.9)]
+    points = [
+        _point(0.0, 0.0, 0.0),
+        _point(0.5, 0.7, 0.9, swaps=1),
+        _point(0.7, 0.9, 0.8, invented=3),
+        _point(1.0, 1.0, 2.0),
+        _point(0.85, 0.95, 0.9),
+    ]
     alpha, reason = select_alpha(points, BUDGET)
     # excess over the limits: 0.4 pt + 1 swap, 0.3 pt + 3 invented, 1.5 pt, 0.4 pt: α 0.85
     assert alpha == 0.85  # the base (α = 0) is not a candidate: it would undo the training
@@ -158,8 +177,13 @@ def adapted_run(tiny_model, tmp_path_factory):
 
 
 def _recipe(base_dir: Path, batch_size: int = 8, **merge_cfg):
-    return recipe_from_dict({"model": {"base": str(base_dir)}, "merge": merge_cfg,
-                             "evaluate": {"batch_size": batch_size, "max_new_tokens": 4}})
+    return recipe_from_dict(
+        {
+            "model": {"base": str(base_dir)},
+            "merge": merge_cfg,
+            "evaluate": {"batch_size": batch_size, "max_new_tokens": 4},
+        }
+    )
 
 
 def test_merge_fixed_alpha_writes_loadable_model(tiny_model, tiny_model_dir, adapted_run, tmp_path):
@@ -195,25 +219,52 @@ def validation_dataset(adapted_run, ja_speech):
     import soundfile as sf
 
     run, _ = adapted_run
-    cols = {k: [] for k in ("audio", "text", "kind", "terms", "homophone_of", "decides", "voice", "held_out",
-                            "utterance_id", "duration")}
+    cols = {
+        k: []
+        for k in (
+            "audio",
+            "text",
+            "kind",
+            "terms",
+            "homophone_of",
+            "decides",
+            "voice",
+            "held_out",
+            "utterance_id",
+            "duration",
+        )
+    }
     for i, (text, kind, terms, homo, decides) in enumerate(SENTENCES):
         wav = ja_speech(text, speed=1.2)
         buf = io.BytesIO()
         sf.write(buf, wav, 16000, format="WAV")
-        for key, value in (("audio", {"bytes": buf.getvalue(), "path": None}), ("text", text), ("kind", kind),
-                           ("terms", terms), ("homophone_of", homo), ("decides", decides),
-                           ("voice", "openjtalk:mei_normal"), ("held_out", True), ("utterance_id", f"u{i}"),
-                           ("duration", len(wav) / 16000)):
+        for key, value in (
+            ("audio", {"bytes": buf.getvalue(), "path": None}),
+            ("text", text),
+            ("kind", kind),
+            ("terms", terms),
+            ("homophone_of", homo),
+            ("decides", decides),
+            ("voice", "openjtalk:mei_normal"),
+            ("held_out", True),
+            ("utterance_id", f"u{i}"),
+            ("duration", len(wav) / 16000),
+        ):
             cols[key].append(value)
-    features = datasets.Features({
-        "audio": {"bytes": datasets.Value("binary"), "path": datasets.Value("string")},
-        "text": datasets.Value("string"),
-        "kind": datasets.Value("string"), "terms": datasets.List(datasets.Value("string")),
-        "homophone_of": datasets.Value("string"), "decides": datasets.Value("int8"),
-        "voice": datasets.Value("string"), "held_out": datasets.Value("bool"),
-        "utterance_id": datasets.Value("string"), "duration": datasets.Value("float32"),
-    })
+    features = datasets.Features(
+        {
+            "audio": {"bytes": datasets.Value("binary"), "path": datasets.Value("string")},
+            "text": datasets.Value("string"),
+            "kind": datasets.Value("string"),
+            "terms": datasets.List(datasets.Value("string")),
+            "homophone_of": datasets.Value("string"),
+            "decides": datasets.Value("int8"),
+            "voice": datasets.Value("string"),
+            "held_out": datasets.Value("bool"),
+            "utterance_id": datasets.Value("string"),
+            "duration": datasets.Value("float32"),
+        }
+    )
     # stored as an Audio column (encoded bytes), as the dataset stage writes it
     ds = datasets.Dataset.from_dict(cols, features=features).cast_column("audio", datasets.Audio(sampling_rate=16000))
     datasets.DatasetDict(validation=ds).save_to_disk(str(run / "dataset"))
@@ -319,8 +370,10 @@ def test_cli_merge_model_dir(tiny_model_dir, adapted_run, tmp_path):
 
     run, _ = adapted_run
     runner = CliRunner()
-    res = runner.invoke(app, ["merge", str(run / "model"), "--base", str(tiny_model_dir), "--alpha", "0.25",
-                              "--out", str(tmp_path / "m")])
+    res = runner.invoke(
+        app,
+        ["merge", str(run / "model"), "--base", str(tiny_model_dir), "--alpha", "0.25", "--out", str(tmp_path / "m")],
+    )
     assert res.exit_code == 0, res.output
     assert json.loads((tmp_path / "m" / "merge.json").read_text())["alpha"] == 0.25
     bad = runner.invoke(app, ["merge", str(run / "model"), "--base", str(tiny_model_dir), "--alpha", "2"])

@@ -48,14 +48,29 @@ def test_offline_hub_id_is_one_clear_line(tmp_path, monkeypatch):
 def test_bad_inputs_are_one_clear_line(tmp_path, tiny_model_dir):
     bad = tmp_path / "notaudio.wav"
     bad.write_text("hello")
-    _one_line_error(runner.invoke(app, ["transcribe", str(bad), "--model", str(tiny_model_dir)]), "notaudio.wav", "cannot read audio")
-    _one_line_error(runner.invoke(app, ["transcribe", str(tmp_path / "missing.wav")]), "missing.wav", "no such audio file")
+    _one_line_error(
+        runner.invoke(app, ["transcribe", str(bad), "--model", str(tiny_model_dir)]),
+        "notaudio.wav",
+        "cannot read audio",
+    )
+    _one_line_error(
+        runner.invoke(app, ["transcribe", str(tmp_path / "missing.wav")]), "missing.wav", "no such audio file"
+    )
     wav = tmp_path / "a.wav"
     sf.write(wav, np.zeros(1600, np.float32), 16000)
-    _one_line_error(runner.invoke(app, ["transcribe", str(wav), "--model", str(tmp_path / "nodir")]), "no such file or directory")
-    _one_line_error(runner.invoke(app, ["transcribe", str(wav), "--model", str(tiny_model_dir), "--format", "doc"]), "--format")
-    _one_line_error(runner.invoke(app, ["export", str(tiny_model_dir), "--to", "onnx", "--out", str(tmp_path / "o")]), "--to onnx")
-    _one_line_error(runner.invoke(app, ["export", str(tiny_model_dir), "--to", "ct2", "--out", str(tmp_path / "o"), "-q", "int3"]), "int3")
+    _one_line_error(
+        runner.invoke(app, ["transcribe", str(wav), "--model", str(tmp_path / "nodir")]), "no such file or directory"
+    )
+    _one_line_error(
+        runner.invoke(app, ["transcribe", str(wav), "--model", str(tiny_model_dir), "--format", "doc"]), "--format"
+    )
+    _one_line_error(
+        runner.invoke(app, ["export", str(tiny_model_dir), "--to", "onnx", "--out", str(tmp_path / "o")]), "--to onnx"
+    )
+    _one_line_error(
+        runner.invoke(app, ["export", str(tiny_model_dir), "--to", "ct2", "--out", str(tmp_path / "o"), "-q", "int3"]),
+        "int3",
+    )
 
 
 def test_load_audio_resamples_and_downmixes(tmp_path):
@@ -88,16 +103,22 @@ def test_transcribe_short_long_and_batch_with_tiny(tiny_model):
 
 
 def test_formats():
-    result = TranscriptResult(text="こんにちは世界", segments=[Segment(0.0, 1.5, "こんにちは"), Segment(1.5, 62.25, "世界")], duration=62.25)
+    result = TranscriptResult(
+        text="こんにちは世界", segments=[Segment(0.0, 1.5, "こんにちは"), Segment(1.5, 62.25, "世界")], duration=62.25
+    )
     assert format_txt(result, timestamps=True) == "0.00\t1.50\tこんにちは\n1.50\t62.25\t世界\n"
     assert format_txt(result, timestamps=False) == "こんにちは世界\n"
-    assert format_srt(result) == "1\n00:00:00,000 --> 00:00:01,500\nこんにちは\n\n2\n00:00:01,500 --> 00:01:02,250\n世界\n"
+    assert (
+        format_srt(result) == "1\n00:00:00,000 --> 00:00:01,500\nこんにちは\n\n2\n00:00:01,500 --> 00:01:02,250\n世界\n"
+    )
 
 
 def test_cli_transcribe_and_export_with_tiny(tiny_model_dir, tmp_path):
     wav = tmp_path / "a.wav"
     sf.write(wav, (np.random.default_rng(1).standard_normal(16000 * 3) * 0.05).astype(np.float32), 16000)
-    result = runner.invoke(app, ["transcribe", str(wav), "--model", str(tiny_model_dir), "--format", "json", "--max-tokens", "4"])
+    result = runner.invoke(
+        app, ["transcribe", str(wav), "--model", str(tiny_model_dir), "--format", "json", "--max-tokens", "4"]
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data[0]["source"] == str(wav) and data[0]["duration"] == pytest.approx(3.0)

@@ -23,7 +23,9 @@ def ct2_dirs(tiny_model, tmp_path_factory):
     """The tiny model exported by ctranslate2's converter in several quantizations."""
     model, processor = tiny_model
     root = tmp_path_factory.mktemp("ct2")
-    return {q: export_ct2(model, processor, root / q, quantization=q) for q in ("float32", "float16", "bfloat16", "int8")}
+    return {
+        q: export_ct2(model, processor, root / q, quantization=q) for q in ("float32", "float16", "bfloat16", "int8")
+    }
 
 
 def test_reader_writer_byte_identical(ct2_dirs, tmp_path):
@@ -38,16 +40,26 @@ def test_reader_writer_byte_identical(ct2_dirs, tmp_path):
         assert (tmp_path / f"{q}.bin").read_bytes() == src.read_bytes(), q
     dims = whisper_dims(read_model_bin(ct2_dirs["float16"] / "model.bin"))
     assert dims == {
-        "d_model": 64, "num_mel_bins": 80, "encoder_layers": 2, "decoder_layers": 2,
-        "encoder_attention_heads": 4, "decoder_attention_heads": 4, "encoder_ffn_dim": 256,
-        "decoder_ffn_dim": 256, "vocab_size": 51865, "max_source_positions": 1500, "max_target_positions": 448,
+        "d_model": 64,
+        "num_mel_bins": 80,
+        "encoder_layers": 2,
+        "decoder_layers": 2,
+        "encoder_attention_heads": 4,
+        "decoder_attention_heads": 4,
+        "encoder_ffn_dim": 256,
+        "decoder_ffn_dim": 256,
+        "vocab_size": 51865,
+        "max_source_positions": 1500,
+        "max_target_positions": 448,
     }
     int8 = read_model_bin(ct2_dirs["int8"] / "model.bin")
     assert int8.variables["encoder/layer_0/ffn/linear_0/weight"].dtype == np.int8
     assert "encoder/layer_0/ffn/linear_0/weight_scale" in int8.variables
 
 
-@pytest.mark.parametrize(("quantization", "atol"), [("float32", 0.0), ("float16", 1e-3), ("bfloat16", 8e-3), ("int8", 2e-3)])
+@pytest.mark.parametrize(
+    ("quantization", "atol"), [("float32", 0.0), ("float16", 1e-3), ("bfloat16", 8e-3), ("int8", 2e-3)]
+)
 def test_ct2_import_matches_source(tiny_model, ct2_dirs, tmp_path, quantization, atol):
     model, _ = tiny_model
     loaded, processor = resolve_model(ct2_dirs[quantization], cache_dir=tmp_path)

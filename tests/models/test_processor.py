@@ -23,7 +23,9 @@ def test_control_token_ids_and_specials(tiny_model):
     assert labels[:4] == [50258, 50266, 50359, 50363] and labels[-1] == 50257
     assert tok.decode(labels, skip_special_tokens=True) == "東京タワー"
     # Special tokens must not be read as timestamps when decoding with offsets.
-    decoded = tok.decode([50258, 50266, 50364, *tok.encode("東京", add_special_tokens=False), 50414], output_offsets=True)
+    decoded = tok.decode(
+        [50258, 50266, 50364, *tok.encode("東京", add_special_tokens=False), 50414], output_offsets=True
+    )
     assert decoded["offsets"] == [{"text": "東京", "timestamp": (0.0, 1.0)}]
 
 
@@ -66,10 +68,14 @@ def test_tiny_model_is_deterministic_and_generates_japanese_prompt(tiny_model):
     different, _ = build_tiny_model(seed=1)
     assert not torch.equal(model.proj_out.weight, different.proj_out.weight)
     assert model.config.d_model == 64 and model.config.vocab_size == 51865
-    feats = processor.feature_extractor(np.zeros(16000, np.float32), sampling_rate=16000, return_tensors="pt").input_features
+    feats = processor.feature_extractor(
+        np.zeros(16000, np.float32), sampling_rate=16000, return_tensors="pt"
+    ).input_features
     assert feats.shape == (1, 80, 3000)
     with torch.no_grad():
-        out = model.generate(feats, language="ja", task="transcribe", max_new_tokens=3, return_dict_in_generate=True, output_scores=True)
+        out = model.generate(
+            feats, language="ja", task="transcribe", max_new_tokens=3, return_dict_in_generate=True, output_scores=True
+        )
     # The forced prompt <|startoftranscript|><|ja|><|transcribe|><|notimestamps|> + 3 tokens.
     assert out.sequences[0, :4].tolist() == [50258, 50266, 50359, 50363]
     assert out.sequences.shape[-1] == 7 and len(out.scores) == 3

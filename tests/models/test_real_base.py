@@ -32,15 +32,26 @@ def test_converted_base_reproduces_faster_whisper_logits(real_base, ja_speech):
     from termadapt.models.resolve import offline_base_ct2_dir
 
     model, processor = real_base
-    feats = processor.feature_extractor(ja_speech(SENTENCE), sampling_rate=16000, return_tensors="np").input_features.astype(np.float32)
+    feats = processor.feature_extractor(
+        ja_speech(SENTENCE), sampling_rate=16000, return_tensors="np"
+    ).input_features.astype(np.float32)
     ct2 = ctranslate2.models.Whisper(str(offline_base_ct2_dir()), device="cpu", compute_type="float32", intra_threads=2)
     # Same mel features into both; no suppression so the logits are the raw decoder outputs.
-    out = ct2.generate(ctranslate2.StorageView.from_array(feats), [PROMPT], beam_size=1, max_length=len(PROMPT) + 4,
-                       return_logits_vocab=True, suppress_blank=False, suppress_tokens=[])[0]
+    out = ct2.generate(
+        ctranslate2.StorageView.from_array(feats),
+        [PROMPT],
+        beam_size=1,
+        max_length=len(PROMPT) + 4,
+        return_logits_vocab=True,
+        suppress_blank=False,
+        suppress_tokens=[],
+    )[0]
     ct2_steps = [np.asarray(step).reshape(-1) for step in out.logits[0]]
     tokens = out.sequences_ids[0]
     with torch.no_grad():
-        logits = model(input_features=torch.from_numpy(feats), decoder_input_ids=torch.tensor([PROMPT + tokens])).logits[0]
+        logits = model(
+            input_features=torch.from_numpy(feats), decoder_input_ids=torch.tensor([PROMPT + tokens])
+        ).logits[0]
     for step, ref in enumerate(ct2_steps):
         ours = logits[len(PROMPT) - 1 + step].numpy()
         assert np.abs(ours - ref).max() < 1e-3, step
@@ -75,7 +86,9 @@ def test_export_ct2_loads_in_faster_whisper_with_same_transcript(real_base, ja_s
     assert (out / "model.bin").read_bytes() == (offline_base_ct2_dir() / "model.bin").read_bytes()
     fw = WhisperModel(str(out), device="cpu", compute_type="float32", cpu_threads=2)
     audio = ja_speech(SENTENCE)
-    segments, info = fw.transcribe(audio, language="ja", beam_size=1, temperature=0.0, without_timestamps=True, condition_on_previous_text=False)
+    segments, info = fw.transcribe(
+        audio, language="ja", beam_size=1, temperature=0.0, without_timestamps=True, condition_on_previous_text=False
+    )
     theirs = "".join(s.text for s in segments)
     ours = transcribe(model, processor, audio, language="ja").text
     assert _norm(theirs) == _norm(ours), (theirs, ours)

@@ -17,9 +17,19 @@ TEMPLATES = ["医師は{term}について説明しました。"]
 
 def clip(set_name: str, i: int, text: str, kind: str = "general", terms=(), homophone_of: str = "", decides: int = -1):
     audio = (0.1 * np.sin(np.arange(16000) * 2 * np.pi * (220 + 40 * i) / 16000)).astype(np.float32)
-    return EvalClip(set=set_name, index=i, audio_key=f"{set_name}{i:04d}" * 4, audio=audio, text=text, kind=kind,
-                    voice="kokoro:jf_alpha", terms=tuple(terms), utterance_id=f"u{i}", homophone_of=homophone_of,
-                    decides=decides)
+    return EvalClip(
+        set=set_name,
+        index=i,
+        audio_key=f"{set_name}{i:04d}" * 4,
+        audio=audio,
+        text=text,
+        kind=kind,
+        voice="kokoro:jf_alpha",
+        terms=tuple(terms),
+        utterance_id=f"u{i}",
+        homophone_of=homophone_of,
+        decides=decides,
+    )
 
 
 def sample_sets():
@@ -38,16 +48,24 @@ def sample_sets():
     ]
     hyps = {
         "base": {
-            terms[0].clip_id: "昨日から系連が続いています", terms[1].clip_id: "新電図を確認してください",
-            terms[2].clip_id: "夜になると動きがします", terms[3].clip_id: "動機について話しました",
-            general[0].clip_id: "今日は3日ぶりに晴れました", general[1].clip_id: "駅前の店は6時に閉まります。",
-            general[2].clip_id: "彼の動機はよく分かりません", general[3].clip_id: "週末は家族と公園へ行きました",
+            terms[0].clip_id: "昨日から系連が続いています",
+            terms[1].clip_id: "新電図を確認してください",
+            terms[2].clip_id: "夜になると動きがします",
+            terms[3].clip_id: "動機について話しました",
+            general[0].clip_id: "今日は3日ぶりに晴れました",
+            general[1].clip_id: "駅前の店は6時に閉まります。",
+            general[2].clip_id: "彼の動機はよく分かりません",
+            general[3].clip_id: "週末は家族と公園へ行きました",
         },
         "adapted": {
-            terms[0].clip_id: "昨日から痙攣が続いています", terms[1].clip_id: "心電図を確認してください",
-            terms[2].clip_id: "夜になると動悸がします", terms[3].clip_id: "動機について話しました",
-            general[0].clip_id: "今日は3日ぶりに晴れました", general[1].clip_id: "痙攣の店は6時に閉まります",
-            general[2].clip_id: "彼の動悸はよく分かりません", general[3].clip_id: "週末は家族と説明しました",
+            terms[0].clip_id: "昨日から痙攣が続いています",
+            terms[1].clip_id: "心電図を確認してください",
+            terms[2].clip_id: "夜になると動悸がします",
+            terms[3].clip_id: "動機について話しました",
+            general[0].clip_id: "今日は3日ぶりに晴れました",
+            general[1].clip_id: "痙攣の店は6時に閉まります",
+            general[2].clip_id: "彼の動悸はよく分かりません",
+            general[3].clip_id: "週末は家族と説明しました",
         },
     }
     return {"test_terms": terms, "general": general}, hyps
@@ -62,15 +80,29 @@ def sample_report(run_dir: Path | None = None) -> Report:
     from termadapt.scoring.budget import Budget
 
     rep = Report(
-        schema_version=SCHEMA_VERSION, created="2024-01-01T00:00:00+00:00", run_dir=str(run_dir or ""), recipe="sample",
-        machine={"python": "3.11"}, conditions=[ConditionInfo("base", "whisper-base", "aaaa", "eeee"),
-                                                 ConditionInfo("adapted", "model", "bbbb", "eeee", "base")],
-        sets=sc.sets, terms=sc.terms, utterances=sc.utterances, changes=sc.changes, over_triggers=sc.over_triggers,
-        leaks=sc.leaks, merge_curve=[MergePoint(0.3, {"cer": 0.08, "term_recall": 0.4}),
-                                     MergePoint(0.5, {"cer": 0.09, "term_recall": 0.8}, chosen=True),
-                                     MergePoint(1.0, {"cer": 0.12, "term_recall": 1.0})],
+        schema_version=SCHEMA_VERSION,
+        created="2024-01-01T00:00:00+00:00",
+        run_dir=str(run_dir or ""),
+        recipe="sample",
+        machine={"python": "3.11"},
+        conditions=[
+            ConditionInfo("base", "whisper-base", "aaaa", "eeee"),
+            ConditionInfo("adapted", "model", "bbbb", "eeee", "base"),
+        ],
+        sets=sc.sets,
+        terms=sc.terms,
+        utterances=sc.utterances,
+        changes=sc.changes,
+        over_triggers=sc.over_triggers,
+        leaks=sc.leaks,
+        merge_curve=[
+            MergePoint(0.3, {"cer": 0.08, "term_recall": 0.4}),
+            MergePoint(0.5, {"cer": 0.09, "term_recall": 0.8}, chosen=True),
+            MergePoint(1.0, {"cer": 0.12, "term_recall": 1.0}),
+        ],
         budget=Budget.from_config(EvaluateConfig()).verdict(outcome(sc.sets, "adapted"), "adapted"),
-        timing={"decoded": 8.0})
+        timing={"decoded": 8.0},
+    )
     if run_dir is not None:
         import soundfile as sf
 

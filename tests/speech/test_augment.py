@@ -22,7 +22,9 @@ def _speechlike() -> np.ndarray:
     t = np.arange(SAMPLE_RATE) / SAMPLE_RATE
     wav = sum(np.sin(2 * np.pi * f * t) / k for k, f in enumerate((180, 360, 540, 900, 2200), 1))
     wav = wav * (0.5 + 0.5 * np.sin(2 * np.pi * 4 * t) ** 2)
-    wav[SAMPLE_RATE // 2] = 8 * np.max(np.abs(wav))  # a plosive-like spike: the clip ends peak-limited, like most TTS output
+    wav[SAMPLE_RATE // 2] = 8 * np.max(
+        np.abs(wav)
+    )  # a plosive-like spike: the clip ends peak-limited, like most TTS output
     out = normalize_audio(wav, SAMPLE_RATE)
     assert np.isclose(np.max(np.abs(out)), PEAK_LIMIT)
     return out

@@ -29,10 +29,14 @@ def _kaldi(tmp_path, audio_list="audio_paths"):
     for i in range(3):
         _wav(d / f"u{i}.wav")
     (d / "broken.wav").write_bytes(b"RIFF not really a wav")
-    (d / "text").write_text("u0 心電図を確認します\nu1 今日は晴れ\nu2 痙攣が起きた\nu3 \nu4 音声がない\nu5 壊れた音声\n",
-                            encoding="utf-8")
-    (d / audio_list).write_text(f"u0 {d / 'u0.wav'}\nu1 u1.wav\nu2 {d / 'u2.wav'}\nu3 {d / 'u0.wav'}\n"
-                                f"u4 {d / 'gone.wav'}\nu5 broken.wav\nu9 {d / 'u1.wav'}\n", encoding="utf-8")
+    (d / "text").write_text(
+        "u0 心電図を確認します\nu1 今日は晴れ\nu2 痙攣が起きた\nu3 \nu4 音声がない\nu5 壊れた音声\n", encoding="utf-8"
+    )
+    (d / audio_list).write_text(
+        f"u0 {d / 'u0.wav'}\nu1 u1.wav\nu2 {d / 'u2.wav'}\nu3 {d / 'u0.wav'}\n"
+        f"u4 {d / 'gone.wav'}\nu5 broken.wav\nu9 {d / 'u1.wav'}\n",
+        encoding="utf-8",
+    )
     return d
 
 
@@ -55,16 +59,18 @@ def test_wav_scp_csv_jsonl_and_folder(tmp_path):
     clips, report = load_import(d, tmp_path / "cache")
     assert len(clips) == 3 and report.problems["unsupported wav.scp command"][0] == 1
 
-    (tmp_path / "set.csv").write_text(f"path,transcript\n{d / 'u0.wav'},こんにちは\nmissing.wav,さようなら\n",
-                                      encoding="utf-8")
+    (tmp_path / "set.csv").write_text(
+        f"path,transcript\n{d / 'u0.wav'},こんにちは\nmissing.wav,さようなら\n", encoding="utf-8"
+    )
     clips, report = load_import(tmp_path / "set.csv", tmp_path / "cache")
     assert [c.text for c in clips] == ["こんにちは"] and report.problems["missing audio"][0] == 1
     (tmp_path / "bad.csv").write_text("file_name,words\na.wav,x\n", encoding="utf-8")
     with pytest.raises(TermadaptError, match="missing an audio path column"):
         load_import(tmp_path / "bad.csv", tmp_path / "cache")
 
-    (tmp_path / "set.jsonl").write_text(json.dumps({"audio": str(d / "u1.wav"), "text": "はい"}, ensure_ascii=False)
-                                        + "\n{not json\n", encoding="utf-8")
+    (tmp_path / "set.jsonl").write_text(
+        json.dumps({"audio": str(d / "u1.wav"), "text": "はい"}, ensure_ascii=False) + "\n{not json\n", encoding="utf-8"
+    )
     clips, report = load_import(tmp_path / "set.jsonl", tmp_path / "cache")
     assert len(clips) == 1 and report.problems["malformed line"][0] == 1
 
@@ -97,9 +103,15 @@ def test_kaldi_import_becomes_eval_split_and_replay(tmp_path):
     folder.mkdir()
     _wav(folder / "r.wav")
     (folder / "r.txt").write_text("普通の文です", encoding="utf-8")
-    data = {"synth": {**{k: getattr(recipe.synth, k) for k in ("train_voices", "heldout_voices", "cache_dir",
-                                                                   "command_template", "fallback_heldout_voices")}},
-            "dataset": {"eval_imports": [str(kaldi)], "replay_imports": [str(folder)]}}
+    data = {
+        "synth": {
+            **{
+                k: getattr(recipe.synth, k)
+                for k in ("train_voices", "heldout_voices", "cache_dir", "command_template", "fallback_heldout_voices")
+            }
+        },
+        "dataset": {"eval_imports": [str(kaldi)], "replay_imports": [str(folder)]},
+    }
     out = build_dataset(recipe_from_dict(data), run)
     dd = open_dataset(run, "a test")
     assert dd["import_real_ja"].num_rows == 3 and all(dd["import_real_ja"]["held_out"])

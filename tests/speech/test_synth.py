@@ -15,13 +15,16 @@ from termadapt.speech.synth import clip_key, normalize_audio, synthesize
 from termadapt.speech.voices import VoiceSpec, parse_voice, plan_voices, read_voice_plan
 
 
-@pytest.mark.parametrize("text,canonical", [
-    ("openjtalk:mei_normal", "openjtalk:mei_normal"),
-    ("openjtalk:mei_normal?speed=0.90&half_tone=-2", "openjtalk:mei_normal?half_tone=-2&speed=0.9"),
-    ("openjtalk:mei_normal?speed=1.0", "openjtalk:mei_normal?speed=1"),
-    ("kokoro:jf_alpha?speed=1.1", "kokoro:jf_alpha?speed=1.1"),
-    ("command:my voice", "command:my voice"),
-])
+@pytest.mark.parametrize(
+    "text,canonical",
+    [
+        ("openjtalk:mei_normal", "openjtalk:mei_normal"),
+        ("openjtalk:mei_normal?speed=0.90&half_tone=-2", "openjtalk:mei_normal?half_tone=-2&speed=0.9"),
+        ("openjtalk:mei_normal?speed=1.0", "openjtalk:mei_normal?speed=1"),
+        ("kokoro:jf_alpha?speed=1.1", "kokoro:jf_alpha?speed=1.1"),
+        ("command:my voice", "command:my voice"),
+    ],
+)
 def test_voice_spec_round_trip(text, canonical):
     spec = parse_voice(text)
     assert str(spec) == canonical
@@ -64,8 +67,9 @@ def test_unknown_knob_and_missing_engine_fall_back(tmp_path):
     recipe, run, _ = make_run(tmp_path, train_voices=["openjtalk:mei_normal?sped=1"])
     with pytest.raises(ConfigError, match="unknown setting 'sped'"):
         plan_voices(recipe.synth)
-    recipe, run, _ = make_run(tmp_path, heldout_voices=["coqui:missing_checkpoint"],
-                              fallback_heldout_voices=["command:fallback"])
+    recipe, run, _ = make_run(
+        tmp_path, heldout_voices=["coqui:missing_checkpoint"], fallback_heldout_voices=["command:fallback"]
+    )
     synthesize(recipe, run)
     plan = read_voice_plan(run)
     assert plan.fallback_used and [str(v) for v in plan.heldout] == ["command:fallback"]
@@ -92,16 +96,18 @@ def test_heldout_voices_never_train(tmp_path):
 
 
 def test_voice_subset_per_utterance_is_seeded(tmp_path):
-    recipe, run, _ = make_run(tmp_path, train_voices=["command:a", "command:b", "command:c"],
-                              train_voices_per_utterance=1)
+    recipe, run, _ = make_run(
+        tmp_path, train_voices=["command:a", "command:b", "command:c"], train_voices_per_utterance=1
+    )
     first = [(c.utterance_id, c.voice) for c in read_jsonl(synthesize(recipe, run), Clip)]
     assert sum(1 for u, _ in first if u in ("t1", "t2", "h1", "g1")) == 4
     assert first == [(c.utterance_id, c.voice) for c in read_jsonl(synthesize(recipe, run), Clip)]
 
 
 def test_replay_sentences_can_use_fewer_voices_than_term_sentences(tmp_path):
-    recipe, run, _ = make_run(tmp_path, train_voices=["command:a", "command:b", "command:c"],
-                              replay_voices_per_utterance=1)
+    recipe, run, _ = make_run(
+        tmp_path, train_voices=["command:a", "command:b", "command:c"], replay_voices_per_utterance=1
+    )
     per_utt: dict[str, int] = {}
     for c in read_jsonl(synthesize(recipe, run), Clip):
         per_utt[c.utterance_id] = per_utt.get(c.utterance_id, 0) + 1
@@ -138,8 +144,16 @@ def test_failed_clip_is_reported_not_dropped(tmp_path, capsys):
     clips = read_jsonl(synthesize(recipe, run), Clip)
     assert len(clips) == 12 and "bad" not in {c.utterance_id for c in clips}
     failures = read_jsonl(run / "synth_failures.jsonl")
-    assert failures == [{"utterance_id": "bad", "voice": "command:held", "augment": "", "text": "FAIL word",
-                         "tts_text": "FAIL word", "error": failures[0]["error"]}]
+    assert failures == [
+        {
+            "utterance_id": "bad",
+            "voice": "command:held",
+            "augment": "",
+            "text": "FAIL word",
+            "tts_text": "FAIL word",
+            "error": failures[0]["error"],
+        }
+    ]
     assert "cannot pronounce FAIL" in failures[0]["error"] and "exited with 3" in failures[0]["error"]
     err = capsys.readouterr().err
     assert "1 failed" in err and "FAIL word" in err
@@ -149,9 +163,13 @@ def test_failed_clip_is_reported_not_dropped(tmp_path, capsys):
 
 
 def test_openjtalk_through_worker_pool(tmp_path):
-    recipe, run, _ = make_run(tmp_path, utterances=UTTERANCES[:2] + UTTERANCES[5:7], workers=2,
-                              train_voices=["openjtalk:mei_normal?speed=1.1"],
-                              heldout_voices=["openjtalk:mei_normal?speed=1.3&half_tone=-4"])
+    recipe, run, _ = make_run(
+        tmp_path,
+        utterances=UTTERANCES[:2] + UTTERANCES[5:7],
+        workers=2,
+        train_voices=["openjtalk:mei_normal?speed=1.1"],
+        heldout_voices=["openjtalk:mei_normal?speed=1.3&half_tone=-4"],
+    )
     clips = read_jsonl(synthesize(recipe, run, workers=2), Clip)
     assert len(clips) == 4
     for c in clips:
@@ -163,8 +181,12 @@ def test_openjtalk_through_worker_pool(tmp_path):
 
 def test_augmented_copies_are_seeded_and_cached(tmp_path):
     pytest.importorskip("audiomentations", reason="augmentation needs the augment extra (audiomentations)")
-    recipe, run, log = make_run(tmp_path, utterances=UTTERANCES[:2] + UTTERANCES[5:6], augment_copies=2,
-                                augmentations=["noise", "reverb", "gain", "bandpass"])
+    recipe, run, log = make_run(
+        tmp_path,
+        utterances=UTTERANCES[:2] + UTTERANCES[5:6],
+        augment_copies=2,
+        augmentations=["noise", "reverb", "gain", "bandpass"],
+    )
     clips = read_jsonl(synthesize(recipe, run), Clip)
     aug = [c for c in clips if c.augment]
     assert len(aug) == 2 * 2 * 2  # 2 train utterances × 2 voices × 2 copies; none for test clips

@@ -92,7 +92,9 @@ def test_encodings_are_detected(tmp_path, codec):
     path = write(tmp_path, "d.csv", TEXT.encode(codec))
     result = load_dictionary(path)
     assert [(e.target, e.reading) for e in result.entries] == [
-        ("ailia SDK", "アイリアエスディーケー"), ("嚥下", "エンゲ")]
+        ("ailia SDK", "アイリアエスディーケー"),
+        ("嚥下", "エンゲ"),
+    ]
 
 
 def test_bom_is_not_part_of_the_header(tmp_path):
@@ -137,7 +139,12 @@ MALFORMED = [
     ("context-without-target", "target,context\n嚥下,嚥下が難しい。|飲み込めない。\n".encode(), 2, "does not contain"),
     ("long-target", ("ア" * (MAX_TARGET_CHARS + 1) + "\n").encode(), 1, "target is"),
     ("long-reading", ("ア" * 101 + ",x\n").encode(), 1, "reading is"),
-    ("long-context", ("target,context\n嚥下," + "嚥下" + "あ" * MAX_CONTEXT_CHARS + "\n").encode(), 2, "context sentence is"),
+    (
+        "long-context",
+        ("target,context\n嚥下," + "嚥下" + "あ" * MAX_CONTEXT_CHARS + "\n").encode(),
+        2,
+        "context sentence is",
+    ),
     ("weight-negative", "target,weight\n嚥下,-2\n".encode(), 2, "not a positive number"),
     ("weight-text", "target,weight\n嚥下,heavy\n".encode(), 2, "not a positive number"),
     ("weight-nan", "target,weight\n嚥下,nan\n".encode(), 2, "not a positive number"),
@@ -161,10 +168,16 @@ def test_malformed_input_is_rejected_with_one_line(tmp_path, content, line, word
     assert info.value.line == line
 
 
-@pytest.mark.parametrize("name,line", [
-    ("unknown-columns.csv", 1), ("too-many-columns.csv", 1), ("unterminated-quote.csv", 2),
-    ("context-without-target.csv", 2), ("conflicting-readings.csv", 2),
-])
+@pytest.mark.parametrize(
+    "name,line",
+    [
+        ("unknown-columns.csv", 1),
+        ("too-many-columns.csv", 1),
+        ("unterminated-quote.csv", 2),
+        ("context-without-target.csv", 2),
+        ("conflicting-readings.csv", 2),
+    ],
+)
 def test_malformed_fixture_files(name, line):
     result = check_dictionary(DATA / name)
     assert result.errors and result.errors[0].line == line
@@ -172,7 +185,7 @@ def test_malformed_fixture_files(name, line):
 
 
 def test_all_errors_of_a_file_are_collected_and_load_reports_the_count(tmp_path):
-    path = write(tmp_path, "d.csv", "target,reading,weight\n,エンゲ,1\nx,エックス,-1\n\"y,z\n")
+    path = write(tmp_path, "d.csv", 'target,reading,weight\n,エンゲ,1\nx,エックス,-1\n"y,z\n')
     result = check_dictionary(path)
     assert [e.line for e in result.errors] == [2, 3, 4]
     with pytest.raises(DictionaryError, match=r"2 more problems: run `termadapt validate"):
@@ -221,7 +234,9 @@ def test_conflicting_readings_across_files(tmp_path):
 
 # --- fuzzing --------------------------------------------------------------------------
 
-ALPHABET = st.sampled_from(list('ab,\t"| \n\r#\x00\x07\u3000アイ嚥下\ufeff\u200b') + ["target", "reading", "weight", "context"])
+ALPHABET = st.sampled_from(
+    list('ab,\t"| \n\r#\x00\x07\u3000アイ嚥下\ufeff\u200b') + ["target", "reading", "weight", "context"]
+)
 
 
 def _assert_well_formed(result, path: str) -> None:

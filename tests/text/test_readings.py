@@ -45,7 +45,10 @@ def user_dict(tmp_path_factory):
 def test_fill_readings_derives_katakana_reading_forms():
     entries = fill_readings([TermEntry("痙攣", "", ""), TermEntry("心電図", "", ""), TermEntry("嚥下", "エンゲ")])
     assert [(e.reading, e.reading_source) for e in entries] == [
-        ("ケイレン", "auto"), ("シンデンズ", "auto"), ("エンゲ", "given")]
+        ("ケイレン", "auto"),
+        ("シンデンズ", "auto"),
+        ("エンゲ", "given"),
+    ]
 
 
 def test_user_dictionary_changes_readings_inside_sentences(user_dict, clean_openjtalk):
@@ -60,7 +63,10 @@ def test_user_dictionary_changes_readings_inside_sentences(user_dict, clean_open
 def test_latin_term_is_read_from_its_given_reading(user_dict, clean_openjtalk):
     sentence = "推論にはailia SDKを使います。"
     assert "アイリアエスディーケー" not in tts_reading(sentence)  # spelled letter by letter
-    assert tts_reading(sentence, user_dict=user_dict, punctuation=False) == "スイロンニハアイリアエスディーケーヲツカイマス"
+    assert (
+        tts_reading(sentence, user_dict=user_dict, punctuation=False)
+        == "スイロンニハアイリアエスディーケーヲツカイマス"
+    )
 
 
 def test_terms_read_right_by_default(clean_openjtalk):
@@ -86,8 +92,16 @@ def test_user_dictionary_rejects_empty_input(tmp_path):
 
 def test_homophones_from_dictionaries_and_corpus():
     corpus = load_corpus(SHIPPED_DIR / "general-ja.txt")
-    entries = find_homophones([TermEntry("動悸", "ドウキ"), TermEntry("誤嚥", "ゴエン"), TermEntry("蒸留", "ジョウリュウ"),
-                               TermEntry("動機付け", "ドウキヅケ")], corpus, max_per_term=5)
+    entries = find_homophones(
+        [
+            TermEntry("動悸", "ドウキ"),
+            TermEntry("誤嚥", "ゴエン"),
+            TermEntry("蒸留", "ジョウリュウ"),
+            TermEntry("動機付け", "ドウキヅケ"),
+        ],
+        corpus,
+        max_per_term=5,
+    )
     homophones = {e.target: e.homophones for e in entries}
     assert {"動機", "同期"} <= set(homophones["動悸"])
     assert "ご縁" in homophones["誤嚥"]  # only in the corpus: ご+縁 in both system dictionaries
@@ -104,8 +118,9 @@ def test_homophones_without_corpus_lack_compounds_and_cap_zero():
 
 
 def _recipe(tmp_path: Path, *dicts: str, **extra):
-    return recipe_from_dict({"name": "t", "dictionary": {"paths": list(dicts), **extra}},
-                            source=str(tmp_path / "recipe.toml"))
+    return recipe_from_dict(
+        {"name": "t", "dictionary": {"paths": list(dicts), **extra}}, source=str(tmp_path / "recipe.toml")
+    )
 
 
 def test_build_terms_writes_the_stage_outputs(tmp_path, clean_openjtalk):

@@ -20,15 +20,27 @@ QUICKSTART = ROOT / "recipes" / "quickstart-ja.toml"
 SHIPPED_DOMAINS = ("general", "medical", "tech")
 
 TERMS = [
-    TermEntry("動悸", "ドウキ", category="症状", homophones=("動機", "同期"),
-              context=("階段を上ると動悸がします。",), source="t.csv:2"),
+    TermEntry(
+        "動悸",
+        "ドウキ",
+        category="症状",
+        homophones=("動機", "同期"),
+        context=("階段を上ると動悸がします。",),
+        source="t.csv:2",
+    ),
     TermEntry("ailia SDK", "アイリアエスディーケー", source="t.csv:3"),
     TermEntry("誤嚥", "ゴエン", homophones=("ご縁",), source="t.csv:4"),
     TermEntry("心電図", "シンデンズ", weight=2.0, source="t.csv:5"),
 ]
 
-CFG = SentencesConfig(templates_per_term=6, test_templates_per_term=3, validation_templates_per_term=1,
-                      max_general_replay=120, max_general_validation=20, max_general_test=60)
+CFG = SentencesConfig(
+    templates_per_term=6,
+    test_templates_per_term=3,
+    validation_templates_per_term=1,
+    max_general_replay=120,
+    max_general_validation=20,
+    max_general_test=60,
+)
 
 
 @pytest.fixture(scope="module")
@@ -81,9 +93,11 @@ def test_template_errors_name_file_and_line(tmp_path):
     good = tmp_path / "ok.txt"
     good.write_text("# comment\n{term}です。\n\n{term}を使う。\n{term}です。\n", encoding="utf-8")
     assert load_templates([good]) == ["{term}です。", "{term}を使う。"]  # comments, blanks, duplicates skipped
-    for body, line, what in (("{term}です。\n用語なし。\n", 2, "no {term}"),
-                             ("# c\n{term}と{term}。\n", 2, "2 {term}"),
-                             ("{term}\u0007。\n", 1, "control")):
+    for body, line, what in (
+        ("{term}です。\n用語なし。\n", 2, "no {term}"),
+        ("# c\n{term}と{term}。\n", 2, "2 {term}"),
+        ("{term}\u0007。\n", 1, "control"),
+    ):
         bad = tmp_path / "bad.txt"
         bad.write_text(body, encoding="utf-8")
         with pytest.raises(DictionaryError) as err:
@@ -181,7 +195,8 @@ def test_every_utterance_has_label_and_tts_forms(plan):
             assert u.text == u.template.replace("{term}", u.terms[0])
     context = [u for u in plan.utterances if u.kind == "term_context"]
     assert [(u.text, u.tts_text, u.split) for u in context] == [
-        ("階段を上ると動悸がします。", "階段を上るとドウキがします。", "train")]
+        ("階段を上ると動悸がします。", "階段を上るとドウキがします。", "train")
+    ]
     alone = {u.text: (u.tts_text, u.split) for u in plan.utterances if u.kind == "term_alone"}
     assert alone == {t.target: (t.reading, "train") for t in TERMS if not t.homophones}
 
@@ -281,8 +296,9 @@ def test_missing_homophone_guard_is_warned(templates, general):
     terms = [TermEntry("架空語", "カクウゴ", homophones=("存在しない言葉ですよ",))]
     plan = plan_utterances(terms, templates, general, CFG, seed=0)
     assert plan.unguarded == {"train": ["架空語"], "test": ["架空語"]}
-    assert any("1 of 1 terms with homophones have no replay (guard) sentence" in w and "架空語" in w
-               for w in plan.warnings)
+    assert any(
+        "1 of 1 terms with homophones have no replay (guard) sentence" in w and "架空語" in w for w in plan.warnings
+    )
     assert any("no regression sentence" in w and "架空語" in w for w in plan.warnings)
     guarded = plan_utterances(TERMS, templates, general, CFG, seed=0)
     assert guarded.unguarded == {"train": [], "test": []}
@@ -320,8 +336,13 @@ def test_ids_are_stable_hashes_and_unique(plan, templates, general):
 
 
 def test_plain_string_templates_work_without_domain():
-    utts = make_utterances([TERMS[0]], ["{term}です。", "{term}を確認。", "{term}について。", "朝から{term}がする。"], [],
-                           SentencesConfig(homophone_terms_deciding_only=False), seed=0)
+    utts = make_utterances(
+        [TERMS[0]],
+        ["{term}です。", "{term}を確認。", "{term}について。", "朝から{term}がする。"],
+        [],
+        SentencesConfig(homophone_terms_deciding_only=False),
+        seed=0,
+    )
     assert {u.split for u in utts if u.kind == "term"} == {"train", "validation", "test"}
     for u in utts:
         if u.kind == "term":  # unknown domain: undecided, unless the term opens the sentence (decides nothing)
@@ -332,8 +353,11 @@ def test_plain_string_templates_work_without_domain():
 
 
 def _quickstart_terms() -> list[TermEntry]:
-    return [TermEntry("ailia SDK", "アイリアエスディーケー"), TermEntry("蒸留", "ジョウリュウ", homophones=("上流",)),
-            TermEntry("汎化", "ハンカ")]
+    return [
+        TermEntry("ailia SDK", "アイリアエスディーケー"),
+        TermEntry("蒸留", "ジョウリュウ", homophones=("上流",)),
+        TermEntry("汎化", "ハンカ"),
+    ]
 
 
 def test_build_utterances_writes_manifest(tmp_path):
@@ -389,8 +413,9 @@ def test_cli_sentences_ignores_a_stale_terms_file(tmp_path):
     result = _cli(str(QUICKSTART), "--run-dir", str(tmp_path))
     assert result.exit_code == 1 and "`termadapt terms RECIPE` first" in result.output, result.output
     assert not (tmp_path / "utterances.jsonl").exists()
-    result = _cli(str(QUICKSTART), "--run-dir", str(tmp_path), "--dry-run", "--split", "test", "--kind", "term",
-                  "--limit", "0")
+    result = _cli(
+        str(QUICKSTART), "--run-dir", str(tmp_path), "--dry-run", "--split", "test", "--kind", "term", "--limit", "0"
+    )
     assert result.exit_code == 0, result.output
     demo_terms = 7  # the shipped demo-product.csv
     n = demo_terms * load_recipe(QUICKSTART).sentences.test_templates_per_term

@@ -31,8 +31,20 @@ def test_torchrun_two_cpu_processes(tmp_path, ja_speech, tiny_model_dir):
     worker = tmp_path / "worker.py"
     worker.write_text(WORKER, encoding="utf-8")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
-           str(worker), "train", str(recipe), "--run-dir", str(run)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_port",
+        "29517",
+        str(worker),
+        "train",
+        str(recipe),
+        "--run-dir",
+        str(run),
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     log = json.loads((run / "model" / "training_log.json").read_text())

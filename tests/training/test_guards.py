@@ -14,8 +14,14 @@ from termadapt.training.guards import GUARDS, ReplayMixSampler, guard_named, hom
 
 def test_every_guard_names_real_recipe_keys_and_can_be_turned_off():
     recipe = Recipe()
-    assert [g.name for g in GUARDS] == ["frozen encoder", "replay", "homophone guard", "distillation",
-                                        "early stopping", "merge"]
+    assert [g.name for g in GUARDS] == [
+        "frozen encoder",
+        "replay",
+        "homophone guard",
+        "distillation",
+        "early stopping",
+        "merge",
+    ]
     for guard in GUARDS:
         for key in guard.keys:
             section, name = key.split(".")
@@ -42,7 +48,7 @@ def test_replay_sampler_mixes_every_batch_and_repeats_per_epoch():
     s.set_epoch(0)
     e0 = list(s)
     assert len(e0) == len(s) == 20
-    batches = [e0[i:i + 4] for i in range(0, 20, 4)]
+    batches = [e0[i : i + 4] for i in range(0, 20, 4)]
     assert all(sum(i >= 10 for i in b) == 2 for b in batches)  # exactly half replay in every batch
     assert sorted(i for i in e0 if i < 10) == list(range(10))  # one pass over the term data
     assert list(s) == e0  # same epoch, same order (resume)

