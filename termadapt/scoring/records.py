@@ -95,6 +95,7 @@ class ConditionMetrics:
     regressions: int = 0
     fixes: int = 0
     leaks: int = 0  # clips with leaked training-template wording
+    repetition_rate: Optional[float] = None  # share of hypotheses stuck in a loop (scoring.table)
 
 
 @dataclass

@@ -70,6 +70,28 @@ def _clean_cer(s: Scored) -> float | None:
     return text.cer([s.refs[i] for i in clean], [s.hyps[i] for i in clean]) if clean else None
 
 
+# A loop: the same n words (Sudachi), 1 ≤ n ≤ LOOP_MAX_WORDS, LOOP_REPEATS times in a row —
+# the repetition fine-tuned Whisper falls into ("の痙攣の痙攣の痙攣…"); a reference with the
+# same loop is not counted against the model.
+LOOP_REPEATS = 3
+LOOP_MAX_WORDS = 8
+
+
+def _has_loop(sentence: str) -> bool:
+    w = text.words(sentence)
+    return any(
+        all(w[i : i + n] == w[i + k * n : i + (k + 1) * n] for k in range(1, LOOP_REPEATS))
+        for n in range(1, LOOP_MAX_WORDS + 1)
+        for i in range(len(w) - LOOP_REPEATS * n + 1)
+    )
+
+
+def _repetition_rate(s: Scored) -> float | None:
+    if not s.hyps:
+        return None
+    return sum(_has_loop(h) and not _has_loop(r) for r, h in zip(s.refs, s.hyps)) / len(s.hyps)
+
+
 def _ci(m: ConditionMetrics, role: str) -> str:
     return f"[{pts(m.cer_delta_ci[0])}, {pts(m.cer_delta_ci[1])}]" if m.cer_delta_ci else "—"
 
@@ -97,6 +119,7 @@ METRICS: tuple[Metric, ...] = (
     Metric("regressions", "regressions", lambda m, role: str(m.regressions)),
     Metric("fixes", "fixes", lambda m, role: str(m.fixes)),
     Metric("leaks", "leaks", lambda m, role: str(m.leaks)),
+    Metric("repetition_rate", "repetition", lambda m, role: pct(m.repetition_rate), _repetition_rate),
 )
 
 
