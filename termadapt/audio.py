@@ -31,6 +31,7 @@ __all__ = [
     "to_mono",
     "resample",
     "read_file",
+    "read_native",
     "decode_cell",
     "cell_key",
     "wav_bytes",
@@ -80,6 +81,18 @@ def read_file(path: str | os.PathLike[str]) -> np.ndarray:
     if data.size == 0:
         raise TermadaptError(f"{path}: audio file has no samples")
     return np.ascontiguousarray(resample(to_mono(data), int(rate)), dtype=np.float32)
+
+
+def read_native(source: str | os.PathLike[str] | io.BytesIO) -> tuple[np.ndarray, int]:
+    """Float32 mono samples of an audio file (or bytes) at its own sample rate, and the rate.
+
+    For what must be resampled or checked by the caller: a TTS engine's output, an import
+    before its conversion. Raises what soundfile raises for unreadable audio.
+    """
+    import soundfile as sf
+
+    data, rate = sf.read(source if isinstance(source, io.BytesIO) else str(source), dtype="float32", always_2d=True)
+    return np.ascontiguousarray(to_mono(data), dtype=np.float32), int(rate)
 
 
 def decode_cell(cell: Any, where: str = "audio") -> np.ndarray:

@@ -176,6 +176,7 @@ def test_evaluate_end_to_end_and_cache(tiny_run, tiny_model_dir, monkeypatch) ->
     rep = load_report(path)
     names = rep.condition_names()
     assert names[:3] == ["base", "prompt", "adapted"]
+    assert rep.machine["device"] == "cpu"  # no GPU here: every condition decoded on the CPU
     merged = next(c for c in rep.conditions if c.name == "merged")
     assert merged.note.startswith("not evaluated")
     prompt = next(c for c in rep.conditions if c.name == "prompt")

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..scoring import table as metric_table
-from ..scoring.table import pct
+from . import tables
 from .schema import Report
 from .summary import delivered, summary
 
@@ -234,7 +234,7 @@ def _audio(run_dir: Path, rel: str, embed: bool) -> str:
 def render_html(report: Report, run_dir: str | Path, embed_audio: bool = True, max_listed: int = 50) -> str:
     """The whole report as one self-contained HTML page."""
     run_dir = Path(run_dir)
-    evaluated = [c.name for c in report.conditions if c.fingerprint]
+    evaluated = tables.evaluated(report)
     colors = {c: _color(c, i) for i, c in enumerate(evaluated)}
     target = delivered(report)
     body: list[str] = [
@@ -276,21 +276,7 @@ def render_html(report: Report, run_dir: str | Path, embed_audio: bool = True, m
         body.append(
             f"<div class='chart' id='chart-terms'>{hbar_chart('Term recall on held-out voices', [t.term for t in rows], series)}</div>"
         )
-        body.append(
-            _table(
-                ["term", "homophones", "clips", *evaluated, "neutral clips"],
-                [
-                    [
-                        t.term,
-                        "、".join(t.homophones) or "—",
-                        str(t.total),
-                        *[f"{t.hits.get(c, 0)}/{t.total}" for c in evaluated],
-                        str(t.neutral_total),
-                    ]
-                    for t in report.terms
-                ],
-            )
-        )
+        body.append(_table(*tables.terms(report)))
 
     if report.merge_curve:
         keys = sorted({k for p in report.merge_curve for k in p.values})
@@ -312,71 +298,27 @@ def render_html(report: Report, run_dir: str | Path, embed_audio: bool = True, m
     body.append("<h2>Regressions (clips worse than the base model)</h2>")
     any_reg = False
     for cond in [c for c in evaluated if c != "base"]:
-        regs = sorted(
-            (c for c in report.changes if c.condition == cond and c.change == "regression"),
-            key=lambda c: c.base_cer - c.cer,
-        )
+        regs = tables.regressions(report, cond)
         if not regs:
             continue
         any_reg = True
         body.append(f"<h3>{_e(cond)}: {len(regs)} clips</h3>")
+        rows = [[r.set, _audio(run_dir, r.audio, embed_audio), *tables.regression_cells(r)] for r in regs[:max_listed]]
         body.append(
             _table(
-                ["set", "listen", "reference", "base", _e(cond), "CER base → now", "TTS suspect"],
-                [
-                    [
-                        r.set,
-                        _audio(run_dir, r.audio, embed_audio),
-                        r.ref,
-                        r.base_hyp,
-                        r.hyp,
-                        f"{pct(r.base_cer, 0)} → {pct(r.cer, 0)}",
-                        "yes" if r.suspect else "",
-                    ]
-                    for r in regs[:max_listed]
-                ],
-                raw_cols=(1,),
+                ["set", "listen", "reference", "base", _e(cond), "CER base → now", "TTS suspect"], rows, raw_cols=(1,)
             )
         )
     if not any_reg:
         body.append("<p>No clip got worse than with the base model.</p>")
     if report.over_triggers:
         body.append("<h2>Over-triggering</h2>")
-        body.append(
-            _table(
-                ["set", "condition", "kind", "term", "reference", "hypothesis"],
-                [[o.set, o.condition, o.kind, o.term, o.ref, o.hyp] for o in report.over_triggers[:max_listed]],
-            )
-        )
+        body.append(_table(*tables.over_triggers(report, max_listed)))
     if report.leaks:
         body.append("<h2>Template leakage</h2>")
-        body.append(
-            _table(
-                ["set", "condition", "leaked wording", "template", "reference", "hypothesis"],
-                [[lk.set, lk.condition, lk.ngram, lk.template, lk.ref, lk.hyp] for lk in report.leaks[:max_listed]],
-            )
-        )
+        body.append(_table(*tables.leaks(report, max_listed)))
     body.append("<h2>Conditions</h2>")
-    body.append(
-        _table(
-            ["condition", "model", "weights", "encoder shared with", "note"],
-            [
-                [
-                    c.name,
-                    c.model,
-                    c.fingerprint or "—",
-                    c.shares_encoder_with or "—",
-                    c.note
-                    or (
-                        f"{c.prompt_terms}/{c.prompt_terms_total} terms in the prompt: {c.prompt_text}"
-                        if c.name == "prompt"
-                        else ""
-                    ),
-                ]
-                for c in report.conditions
-            ],
-        )
-    )
+    body.append(_table(*tables.conditions(report, prompt_text=True)))
     body.append("<h2>Machine and timing</h2>")
     body.append(
         _table(

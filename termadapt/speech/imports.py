@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE, resample, to_mono, write_wav
+from ..audio import SAMPLE_RATE, read_native, resample, wav_duration, write_wav
 from ..errors import TermadaptError
 from ..records import Clip, sha256_text
 
@@ -225,16 +225,12 @@ def _items_datasets(path: Path, report: ImportReport) -> Iterator[tuple[str, str
 
 def _convert(source: str | bytes, root: Path) -> tuple[str, float]:
     """Convert audio to a cached 16 kHz mono wav; return (path, duration)."""
-    import soundfile as sf
-
     raw = source if isinstance(source, bytes) else Path(source).read_bytes()
     key = sha256_text("termadapt-import", IMPORT_FORMAT_VERSION, hashlib.sha256(raw).hexdigest())
     out = root / key[:2] / f"{key}.wav"
     if out.is_file():
-        info = sf.info(str(out))
-        return str(out), info.frames / info.samplerate
-    wav, sr = sf.read(io.BytesIO(raw), dtype="float32", always_2d=True)
-    wav = to_mono(wav)
+        return str(out), wav_duration(out)
+    wav, sr = read_native(io.BytesIO(raw))
     if wav.size == 0:
         raise ValueError("no samples")
     wav = np.clip(resample(wav, int(sr)), -1.0, 1.0)

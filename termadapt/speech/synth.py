@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE, resample, wav_duration, write_wav
+from ..audio import SAMPLE_RATE, read_file, resample, wav_duration, write_wav
 from ..cache import cache_dir
 from ..config import Recipe, save_resolved
 from ..errors import TermadaptError
@@ -251,9 +251,7 @@ def _run_jobs(jobs: list[_Job]) -> list[tuple[str, str]]:
                     wav, sr = engine.synthesize(job.tts_text, spec)
                     write_wav(path, normalize_audio(wav, sr))
                 else:
-                    import soundfile as sf
-
-                    base, _ = sf.read(str(_key_path(root, job.base_key)), dtype="float32")
+                    base = read_file(_key_path(root, job.base_key))
                     write_wav(path, apply_augment(base, SAMPLE_RATE, job.augment))
             out.append((job.key, ""))
         except Exception as exc:  # one failed clip must not stop the others: it is reported

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..audio import read_native
 from ..errors import ConfigError
 from .base import TTSEngine, VoiceInfo, VoiceSpec, to_float32
 
@@ -85,8 +86,6 @@ class CommandEngine(TTSEngine):
             raise ConfigError("synth.command_template has no {wav_file} placeholder — the program must write there")
 
     def synthesize(self, text: str, voice: VoiceSpec) -> tuple[np.ndarray, int]:
-        import soundfile as sf
-
         with tempfile.TemporaryDirectory(prefix="termadapt-cmd-") as tmp:
             txt, wav = Path(tmp) / "text.txt", Path(tmp) / "out.wav"
             txt.write_text(text + "\n", encoding="utf-8")
@@ -99,5 +98,5 @@ class CommandEngine(TTSEngine):
                 raise RuntimeError(f"{argv[0]} exited with {proc.returncode}: {err[-1] if err else 'no message'}")
             if not wav.is_file() or wav.stat().st_size == 0:
                 raise RuntimeError(f"{argv[0]} wrote no audio to {{wav_file}}")
-            data, sr = sf.read(str(wav), dtype="float32", always_2d=False)
+            data, sr = read_native(wav)
         return to_float32(data), int(sr)

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..audio import read_native
 from ..errors import MissingDependencyError, TermadaptError
 from ..records import sha256_file
 from ..text.readings import apply_user_dictionary, run_user_dictionary
@@ -178,8 +179,6 @@ class OpenJTalkEngine(TTSEngine):
         return self._engines[name]
 
     def _synthesize_cli(self, text: str, voice: VoiceSpec) -> tuple[np.ndarray, int]:
-        import soundfile as sf
-
         if not cli_available():
             raise MissingDependencyError(
                 f"voice '{voice}' needs the open_jtalk program — apt-get install open-jtalk open-jtalk-mecab-naist-jdic"
@@ -197,5 +196,5 @@ class OpenJTalkEngine(TTSEngine):
             if proc.returncode != 0 or not wav.is_file():
                 err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
                 raise RuntimeError(f"open_jtalk failed (exit {proc.returncode}): {err[-1] if err else 'no output'}")
-            data, sr = sf.read(str(wav), dtype="float32", always_2d=False)
+            data, sr = read_native(wav)
         return to_float32(data), int(sr)

@@ -1,0 +1,97 @@
+"""The report's tables, declared once for both renderers (report.md and report.html).
+
+Each function returns ``(header, rows)`` of plain strings; the metric table itself comes
+from :mod:`termadapt.scoring.table`. Reads a :class:`~termadapt.report.schema.Report`.
+"""
+
+from __future__ import annotations
+
+from ..scoring.records import ClipChange
+from ..scoring.table import pct
+from .schema import Report
+
+__all__ = [
+    "evaluated",
+    "conditions",
+    "terms",
+    "merge_curve",
+    "regressions",
+    "regression_cells",
+    "over_triggers",
+    "leaks",
+]
+
+Table = tuple[list[str], list[list[str]]]
+
+
+def evaluated(report: Report) -> list[str]:
+    """Conditions that were decoded (a missing model has no fingerprint)."""
+    return [c.name for c in report.conditions if c.fingerprint]
+
+
+def conditions(report: Report, prompt_text: bool = False) -> Table:
+    """The compared conditions, their weights and shared encoders (with the prompt when asked)."""
+    rows = []
+    for c in report.conditions:
+        note = c.note
+        if not note and c.name == "prompt":
+            note = f"{c.prompt_terms}/{c.prompt_terms_total} terms in the prompt" + (
+                f": {c.prompt_text}" if prompt_text else ""
+            )
+        rows.append([c.name, c.model, c.fingerprint or "—", c.shares_encoder_with or "—", note])
+    return ["condition", "model", "weights", "encoder shared with", "note"], rows
+
+
+def terms(report: Report) -> Table:
+    """Per-term hits per condition on the test_terms set."""
+    names = evaluated(report)
+    rows = [
+        [
+            t.term,
+            "、".join(t.homophones) or "—",
+            str(t.total),
+            *[f"{t.hits.get(c, 0)}/{t.total}" for c in names],
+            str(t.neutral_total),
+        ]
+        for t in report.terms
+    ]
+    return ["term", "homophones", "clips", *names, "neutral clips"], rows
+
+
+def merge_curve(report: Report) -> Table:
+    """The merge sweep: every recorded value per α, and the chosen one."""
+    keys = sorted({k for p in report.merge_curve for k in p.values})
+    rows = [
+        [f"{p.alpha:g}", *[f"{p.values.get(k, float('nan')):.4g}" for k in keys], "✓" if p.chosen else ""]
+        for p in report.merge_curve
+    ]
+    return ["α", *keys, "chosen"], rows
+
+
+def regressions(report: Report, condition: str) -> list[ClipChange]:
+    """A condition's clips worse than the base model's, the largest CER rise first."""
+    return sorted(
+        (c for c in report.changes if c.condition == condition and c.change == "regression"),
+        key=lambda c: c.base_cer - c.cer,
+    )
+
+
+def regression_cells(r: ClipChange) -> list[str]:
+    """Reference, both hypotheses, the CER change and the suspect flag of one regression."""
+    return [r.ref, r.base_hyp, r.hyp, f"{pct(r.base_cer, 0)} → {pct(r.cer, 0)}", "yes" if r.suspect else ""]
+
+
+def over_triggers(report: Report, limit: int) -> Table:
+    """Terms written where the reference lacks them (invented terms, homophone swaps)."""
+    return (
+        ["set", "condition", "kind", "term", "reference", "hypothesis"],
+        [[o.set, o.condition, o.kind, o.term, o.ref, o.hyp] for o in report.over_triggers[:limit]],
+    )
+
+
+def leaks(report: Report, limit: int) -> Table:
+    """Training-template wording in hypotheses whose reference and base hypothesis lack it."""
+    return (
+        ["set", "condition", "leaked wording", "template", "reference", "hypothesis"],
+        [[lk.set, lk.condition, lk.ngram, lk.template, lk.ref, lk.hyp] for lk in report.leaks[:limit]],
+    )
