@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import io
 import shutil
 from pathlib import Path
 
@@ -24,62 +23,27 @@ TEMPLATES = ["医師は{term}について説明しました。", "昨日から{t
 TERMS = [("痙攣", []), ("心電図", []), ("動悸", ["動機"])]
 
 
-def _wav_bytes(audio: np.ndarray) -> bytes:
-    import soundfile as sf
-
-    buf = io.BytesIO()
-    sf.write(buf, audio, 16000, format="WAV", subtype="PCM_16")
-    return buf.getvalue()
-
-
 def build_run_dir(path: Path, ja_speech) -> Path:
     """A run directory with dataset/, terms.jsonl and utterances.jsonl (real OpenJTalk audio)."""
-    import datasets
+    from train_fixtures import save_dataset
 
     from termadapt.records import write_jsonl
 
-    # Audio cells are built as {bytes, path} structs and cast afterwards: encoding arrays
-    # through datasets.Audio needs torchcodec, which this environment lacks.
-    features = datasets.Features(
-        {
-            "audio": {"bytes": datasets.Value("binary"), "path": datasets.Value("string")},
-            "text": datasets.Value("string"),
-            "kind": datasets.Value("string"),
-            "voice": datasets.Value("string"),
-            "held_out": datasets.Value("bool"),
-            "terms": datasets.List(datasets.Value("string")),
-            "utterance_id": datasets.Value("string"),
-            "homophone_of": datasets.Value("string"),
-            "decides": datasets.Value("int8"),
-            "duration": datasets.Value("float32"),
-        }
-    )
-    splits: dict[str, dict[str, list]] = {}
+    splits: dict[str, list[dict]] = {}
     for i, (split, text, kind, terms, hom, decides) in enumerate(ROWS):
-        audio = ja_speech(text, 1.1)
-        cols = splits.setdefault(split, {k: [] for k in features})
-        cols["audio"].append({"bytes": _wav_bytes(audio), "path": None})
-        for key, value in (
-            ("text", text),
-            ("kind", kind),
-            ("voice", "openjtalk:mei_normal:s1.1"),
-            ("held_out", True),
-            ("terms", terms),
-            ("utterance_id", f"u{i}"),
-            ("homophone_of", hom),
-            ("decides", decides),
-            ("duration", len(audio) / 16000),
-        ):
-            cols[key].append(value)
-    dd = datasets.DatasetDict(
-        {
-            k: datasets.Dataset.from_dict(v, features=features).cast_column(
-                "audio", datasets.Audio(sampling_rate=16000)
-            )
-            for k, v in splits.items()
-        }
-    )
-    dd.save_to_disk(str(path / "dataset"))
+        splits.setdefault(split, []).append(
+            {
+                "audio": ja_speech(text, 1.1),
+                "text": text,
+                "kind": kind,
+                "voice": "openjtalk:mei_normal:s1.1",
+                "terms": terms,
+                "utterance_id": f"u{i}",
+                "homophone_of": hom,
+                "decides": decides,
+            }
+        )
+    save_dataset(path, splits)
     write_jsonl(path / "terms.jsonl", [{"target": t, "reading": t, "homophones": h} for t, h in TERMS])
     write_jsonl(
         path / "utterances.jsonl",

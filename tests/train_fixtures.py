@@ -1,17 +1,16 @@
 """Tiny run directories for the training tests: a DatasetDict of real OpenJTalk speech.
 
-Used by tests/test_train.py, tests/test_train_data.py and the DDP worker script; the audio
+Used by the training, merging and evaluation tests; the audio
 comes from ``conftest.synthesize_ja`` (OpenJTalk, 16 kHz), stored as WAV bytes in a
 ``datasets.Audio`` column exactly as the dataset stage stores it.
 """
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SENTENCES", "build_run_dir", "tiny_recipe"]
+__all__ = ["SENTENCES", "build_run_dir", "save_dataset", "tiny_recipe"]
 
 # (split, kind, text, terms, decides): two terms, a homophone guard, replay and validation.
 SENTENCES = [
@@ -29,70 +28,63 @@ SENTENCES = [
 ]
 
 
-def _wav_bytes(samples: Any) -> bytes:
-    import soundfile as sf
+def save_dataset(run_dir: Path, splits: dict[str, list[dict[str, Any]]]) -> Path:
+    """Save ``run_dir/dataset`` with the dataset stage's features (``termadapt.dataset.features``).
 
-    buf = io.BytesIO()
-    sf.write(buf, samples, 16000, format="WAV", subtype="PCM_16")
-    return buf.getvalue()
+    Each row gives ``audio`` (16 kHz samples) and any columns it wants; the other contract
+    columns get neutral defaults. Audio is stored as wav bytes: a ``{bytes, path}`` struct cast
+    to ``datasets.Audio`` needs no audio encoder (torchcodec is not installed here).
+    """
+    import datasets
+
+    from termadapt.audio import SAMPLE_RATE, wav_bytes
+    from termadapt.dataset import features
+
+    defaults = {
+        "text": "",
+        "kind": "general",
+        "voice": "openjtalk:mei_normal",
+        "held_out": True,
+        "terms": [],
+        "utterance_id": "",
+        "homophone_of": "",
+        "decides": -1,
+        "augment": "",
+    }
+    parts = {}
+    for name, rows in splits.items():
+        cols: dict[str, list] = {k: [] for k in features()}
+        for row in rows:
+            full = {
+                **defaults,
+                **row,
+                "audio": {"bytes": wav_bytes(row["audio"]), "path": None},
+                "duration": len(row["audio"]) / SAMPLE_RATE,
+            }
+            for k in cols:
+                cols[k].append(full[k])
+        parts[name] = datasets.Dataset.from_dict(cols, features=features(raw_audio=True)).cast(features())
+    datasets.DatasetDict(parts).save_to_disk(str(run_dir / "dataset"))
+    return run_dir
 
 
 def build_run_dir(run_dir: Path, speak: Any, rows: list[tuple] | None = None) -> Path:
     """Write ``run_dir/dataset`` (splits train, general_train, validation) and return run_dir."""
-    import datasets
-
-    by_split: dict[str, dict[str, list]] = {}
+    splits: dict[str, list[dict[str, Any]]] = {}
     for i, (split, kind, text, terms, decides) in enumerate(rows or SENTENCES):
-        audio = speak(text, 1.0 if split != "validation" else 1.2)
-        cols = by_split.setdefault(
-            split,
+        splits.setdefault(split, []).append(
             {
-                k: []
-                for k in (
-                    "audio",
-                    "text",
-                    "kind",
-                    "voice",
-                    "held_out",
-                    "terms",
-                    "utterance_id",
-                    "homophone_of",
-                    "decides",
-                    "duration",
-                )
-            },
+                "audio": speak(text, 1.0 if split != "validation" else 1.2),
+                "text": text,
+                "kind": kind,
+                "held_out": split == "validation",
+                "terms": list(terms),
+                "utterance_id": f"u{i}",
+                "homophone_of": "動悸" if kind == "homophone" else "",
+                "decides": decides,
+            }
         )
-        cols["audio"].append({"bytes": _wav_bytes(audio), "path": None})
-        cols["text"].append(text)
-        cols["kind"].append(kind)
-        cols["voice"].append("openjtalk:mei_normal")
-        cols["held_out"].append(split == "validation")
-        cols["terms"].append(list(terms))
-        cols["utterance_id"].append(f"u{i}")
-        cols["homophone_of"].append("動悸" if kind == "homophone" else "")
-        cols["decides"].append(decides)
-        cols["duration"].append(len(audio) / 16000)
-    features = datasets.Features(
-        {
-            "audio": datasets.Audio(sampling_rate=16000),
-            "text": datasets.Value("string"),
-            "kind": datasets.Value("string"),
-            "voice": datasets.Value("string"),
-            "held_out": datasets.Value("bool"),
-            "terms": datasets.List(datasets.Value("string")),
-            "utterance_id": datasets.Value("string"),
-            "homophone_of": datasets.Value("string"),
-            "decides": datasets.Value("int8"),
-            "duration": datasets.Value("float32"),
-        }
-    )
-    # from_dict without features keeps audio as a plain {bytes, path} struct; the cast to
-    # datasets.Audio then needs no audio encoder (torchcodec is not installed here).
-    dd = datasets.DatasetDict(
-        {name: datasets.Dataset.from_dict(cols).cast(features) for name, cols in by_split.items()}
-    )
-    dd.save_to_disk(str(run_dir / "dataset"))
-    return run_dir
+    return save_dataset(run_dir, splits)
 
 
 def tiny_recipe(model_dir: Path, **train: Any) -> Any:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import io
 import json
 import shutil
 from pathlib import Path
@@ -215,60 +214,22 @@ SENTENCES = [
 
 @pytest.fixture(scope="module")
 def validation_dataset(adapted_run, ja_speech):
-    import datasets
-    import soundfile as sf
+    from train_fixtures import save_dataset
 
     run, _ = adapted_run
-    cols = {
-        k: []
-        for k in (
-            "audio",
-            "text",
-            "kind",
-            "terms",
-            "homophone_of",
-            "decides",
-            "voice",
-            "held_out",
-            "utterance_id",
-            "duration",
-        )
-    }
-    for i, (text, kind, terms, homo, decides) in enumerate(SENTENCES):
-        wav = ja_speech(text, speed=1.2)
-        buf = io.BytesIO()
-        sf.write(buf, wav, 16000, format="WAV")
-        for key, value in (
-            ("audio", {"bytes": buf.getvalue(), "path": None}),
-            ("text", text),
-            ("kind", kind),
-            ("terms", terms),
-            ("homophone_of", homo),
-            ("decides", decides),
-            ("voice", "openjtalk:mei_normal"),
-            ("held_out", True),
-            ("utterance_id", f"u{i}"),
-            ("duration", len(wav) / 16000),
-        ):
-            cols[key].append(value)
-    features = datasets.Features(
+    rows = [
         {
-            "audio": {"bytes": datasets.Value("binary"), "path": datasets.Value("string")},
-            "text": datasets.Value("string"),
-            "kind": datasets.Value("string"),
-            "terms": datasets.List(datasets.Value("string")),
-            "homophone_of": datasets.Value("string"),
-            "decides": datasets.Value("int8"),
-            "voice": datasets.Value("string"),
-            "held_out": datasets.Value("bool"),
-            "utterance_id": datasets.Value("string"),
-            "duration": datasets.Value("float32"),
+            "audio": ja_speech(text, speed=1.2),
+            "text": text,
+            "kind": kind,
+            "terms": terms,
+            "homophone_of": homo,
+            "decides": decides,
+            "utterance_id": f"u{i}",
         }
-    )
-    # stored as an Audio column (encoded bytes), as the dataset stage writes it
-    ds = datasets.Dataset.from_dict(cols, features=features).cast_column("audio", datasets.Audio(sampling_rate=16000))
-    datasets.DatasetDict(validation=ds).save_to_disk(str(run / "dataset"))
-    return run
+        for i, (text, kind, terms, homo, decides) in enumerate(SENTENCES)
+    ]
+    return save_dataset(run, {"validation": rows})
 
 
 def test_merge_auto_writes_curve_and_reuses_cached_hyps(tiny_model_dir, validation_dataset, monkeypatch):
