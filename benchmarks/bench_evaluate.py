@@ -131,7 +131,7 @@ def generate_per_clip(conds, clips) -> tuple[dict[str, list[str]], float]:
 
     import torch
 
-    from termadapt.decoding.hf import CONTROL_TOKENS, quiet_generation
+    from termadapt.decoding.hf import quiet_generation
 
     start = time.perf_counter()
     out: dict[str, list[str]] = {}
@@ -143,7 +143,7 @@ def generate_per_clip(conds, clips) -> tuple[dict[str, list[str]], float]:
                 "language": opts.language,
                 "task": opts.task,
                 "do_sample": False,
-                "max_new_tokens": min(opts.max_new_tokens, 448 - len(opts.prompt_ids) - CONTROL_TOKENS),
+                "max_new_tokens": opts.token_budget(),
             }
             if opts.prompt_ids:
                 kwargs["prompt_ids"] = torch.tensor(list(opts.prompt_ids))

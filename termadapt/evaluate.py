@@ -41,18 +41,17 @@ from .records import (
     iter_jsonl,
 )
 from .report.schema import SCHEMA_VERSION, ConditionInfo, MergePoint, Report, save_report
-from .scoring.budget import Budget, BudgetResult
+from .scoring.budget import Budget, BudgetResult, delivered_condition
 from .scoring.evaluation import outcome, score
 from .scoring.records import EvalClip
 from .scoring.terms import TermInfo
 from .text.readings import apply_user_dictionary, reset_user_dictionary, run_user_dictionary
+from .training.trainer import adapted_run_key
 from .training.validation import decode_options
 
 __all__ = ["evaluate", "load_eval_sets", "load_model", "build_conditions", "check_budget", "CONDITION_ORDER"]
 
 CONDITION_ORDER = ("base", "prompt", "adapted", "merged")
-# The condition the budget judges: the merged model when there is one, else the adapted one.
-DELIVERED = ("merged", "adapted")
 
 ModelLoader = Callable[[str], tuple[Any, Any]]
 
@@ -171,8 +170,9 @@ def build_conditions(
             model, proc, source = base_model, base_proc, recipe.model.base
         else:
             d = run_dir / (MODEL_DIR if name == "adapted" else MERGED_DIR)
-            if not (d / "config.json").is_file():
-                infos.append(ConditionInfo(name=name, model=str(d), note=f"not evaluated: no model in {d}"))
+            missing = _not_evaluated(recipe, run_dir, name, d)
+            if missing:
+                infos.append(ConditionInfo(name=name, model=str(d), note=f"not evaluated: {missing}"))
                 continue
             model, proc = loader(str(d))
             model.to(device)
@@ -208,9 +208,26 @@ def build_conditions(
     return conds, infos
 
 
+def _not_evaluated(recipe: Recipe, run_dir: Path, name: str, model_dir: Path) -> str:
+    """Why a trained condition's model is not evaluated ("" when it is): missing, disabled or stale."""
+    if not (model_dir / "config.json").is_file():
+        return f"no model in {model_dir}"
+    if name != "merged":
+        return ""
+    if not recipe.merge.enabled:
+        return "the recipe disables the merge stage (merge.enabled = false)"
+    info = model_dir / "merge.json"
+    if not info.is_file():  # written last by the merge stage: without it the folder is incomplete
+        return f"{model_dir} is incomplete (no merge.json) — run `termadapt merge RECIPE`"
+    merged_from = json.loads(info.read_text(encoding="utf-8")).get("adapted_run_key", "")
+    if merged_from and merged_from != adapted_run_key(run_dir / MODEL_DIR):
+        return f"{model_dir} was merged from an earlier training — run `termadapt merge RECIPE`"
+    return ""
+
+
 def check_budget(recipe: Recipe, sets: Sequence[Any], conditions: Sequence[str]) -> BudgetResult:
     """Apply the forgetting budget to the delivered condition (merged, else adapted)."""
-    target = next((c for c in DELIVERED if c in conditions), "")
+    target = delivered_condition(conditions)
     if not target:
         return BudgetResult(ok=True, condition="", advice=["no adapted or merged model evaluated: nothing to check"])
     return Budget.from_config(recipe.evaluate).verdict(outcome(sets, target), target)

@@ -298,3 +298,29 @@ def test_real_base_against_itself_and_a_damaged_copy(real_base, tmp_path, ja_spe
     assert a.regressions >= 1 and a.cer_delta > 0.005
     html = (run / "report" / "report.html").read_text(encoding="utf-8")
     assert "data:audio/wav;base64," in html
+
+
+def test_a_merged_model_is_delivered_only_when_it_belongs_to_this_training(tiny_run, tiny_model_dir, tmp_path):
+    """merged/ from an earlier training, an unfinished merge or a disabled merge stage is never judged."""
+    import dataclasses
+
+    from termadapt.evaluate import build_conditions
+    from termadapt.merging import merge
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    (run / "model" / ".completed").write_text("key-of-this-training\n", encoding="utf-8")
+    recipe = make_recipe(tiny_model_dir, conditions=["base", "adapted", "merged"])
+    merge(recipe, run, alpha=0.5)
+
+    def merged_note(r) -> str:
+        _, infos = build_conditions(r, run, [])
+        return next(i for i in infos if i.name == "merged").note
+
+    assert merged_note(recipe) == ""  # merged from this training: evaluated (and delivered)
+    (run / "model" / ".completed").write_text("key-of-a-later-training\n", encoding="utf-8")
+    assert "merged from an earlier training" in merged_note(recipe)
+    (run / "merged" / "merge.json").unlink()
+    assert "incomplete (no merge.json)" in merged_note(recipe)
+    disabled = dataclasses.replace(recipe, merge=dataclasses.replace(recipe.merge, enabled=False))
+    assert "disables the merge stage" in merged_note(disabled)

@@ -35,6 +35,7 @@ from .cache import HypothesisCache, model_fingerprint, module_fingerprint, row_k
 __all__ = [
     "PROMPT_TOKEN_LIMIT",
     "MAX_TARGET_POSITIONS",
+    "START_TOKENS",
     "DecodeOptions",
     "Condition",
     "Decoded",
@@ -52,6 +53,9 @@ __all__ = [
 PROMPT_TOKEN_LIMIT = 223
 # Whisper's decoder has 448 positions (prompt, control tokens and generated tokens).
 MAX_TARGET_POSITIONS = 448
+# <|startoftranscript|>, the language, the task and <|notimestamps|> precede every transcript
+# (a prompt's <|startofprev|> is counted in its prompt_ids).
+START_TOKENS = 4
 # Separator between terms in the prompt: the Japanese list comma reads naturally and costs
 # one token.
 PROMPT_SEPARATOR = "、"
@@ -66,6 +70,10 @@ class DecodeOptions:
     max_new_tokens: int = 128
     num_beams: int = 1
     prompt_ids: tuple[int, ...] = ()
+
+    def token_budget(self) -> int:
+        """Tokens a decode may generate: the cap, within what the prompt leaves of the 448 positions."""
+        return max(1, min(self.max_new_tokens, MAX_TARGET_POSITIONS - len(self.prompt_ids) - START_TOKENS))
 
     def key(self) -> str:
         """Stable hash of the options."""

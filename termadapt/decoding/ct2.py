@@ -29,7 +29,7 @@ import numpy as np
 from ..audio import WINDOW_SAMPLES
 from ..cache import cache_dir as _cache_dir
 from ..errors import ConfigError, MissingDependencyError
-from .core import MAX_TARGET_POSITIONS, Clip, Condition
+from .core import Clip, Condition
 
 __all__ = [
     "BACKEND",
@@ -152,7 +152,7 @@ def _generate(fw: Any, cond: Condition, encoder_output: Any, n: int) -> list[str
 
     tokenizer = _tokenizer(fw, cond)
     prompt = fw.get_prompt(tokenizer, _prompt_tokens(cond), without_timestamps=True)
-    max_new = max(1, min(cond.options.max_new_tokens, MAX_TARGET_POSITIONS - len(prompt)))
+    max_new = cond.options.token_budget()  # len(prompt) == len(prompt_ids) + START_TOKENS
     results = fw.model.generate(
         encoder_output,
         [list(prompt) for _ in range(n)],
@@ -170,11 +170,15 @@ def _generate(fw: Any, cond: Condition, encoder_output: Any, n: int) -> list[str
 
 
 def _subset(encoder_output: Any, rows: list[int], total: int) -> Any:
-    """Rows of a CPU encoder output (a copy only when not all rows are wanted)."""
+    """Rows of an encoder output (a copy only when not all rows are wanted), on its device."""
     import ctranslate2
 
     if len(rows) == total:
         return encoder_output
+    if getattr(encoder_output, "device", "cpu") == "cuda":  # no numpy view of GPU memory: select with torch
+        import torch
+
+        return ctranslate2.StorageView.from_array(torch.as_tensor(encoder_output, device="cuda")[rows].contiguous())
     return ctranslate2.StorageView.from_array(np.ascontiguousarray(np.asarray(encoder_output)[rows]))
 
 

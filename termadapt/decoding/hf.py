@@ -16,13 +16,18 @@ from typing import Any
 import numpy as np
 
 from ..audio import SAMPLE_RATE
-from .core import MAX_TARGET_POSITIONS, Condition
+from .core import Condition
 
-__all__ = ["TransformersBackend", "quiet_generation", "CONTROL_TOKENS"]
+__all__ = ["TransformersBackend", "log_mel", "quiet_generation"]
 
-# <|startofprev|>, <|startoftranscript|>, language, task and <|notimestamps|> take 5 of the
-# decoder's positions besides the prompt text.
-CONTROL_TOKENS = 5
+
+def log_mel(feature_extractor: Any, audios: Sequence[np.ndarray]) -> Any:
+    """Log-mel features ``[batch, mels, 3000]`` of 16 kHz clips (padded to Whisper's 30-s window).
+
+    The one feature computation of the transformers path: fresh decodes and the stored
+    encoder outputs (training's cache) are made from it.
+    """
+    return feature_extractor(list(audios), sampling_rate=SAMPLE_RATE, return_tensors="pt").input_features
 
 
 @contextlib.contextmanager
@@ -81,7 +86,7 @@ class TransformersBackend:
 
     def encode(self, cond: Condition, audios: Sequence[np.ndarray]) -> Any:
         p = _param(cond.model)
-        feats = self.features(cond, audios).to(p.device, p.dtype)
+        feats = log_mel(cond.processor.feature_extractor, audios).to(p.device, p.dtype)
         with _inference(cond.model):
             return cond.model.get_encoder()(feats).last_hidden_state
 
@@ -102,9 +107,7 @@ class TransformersBackend:
             "task": opts.task,
             "num_beams": opts.num_beams,
             "do_sample": False,
-            "max_new_tokens": max(
-                1, min(opts.max_new_tokens, MAX_TARGET_POSITIONS - len(opts.prompt_ids) - CONTROL_TOKENS)
-            ),
+            "max_new_tokens": opts.token_budget(),
         }
         if opts.prompt_ids:
             kwargs["prompt_ids"] = torch.tensor(

@@ -19,7 +19,7 @@ import numpy as np
 
 from ..audio import SAMPLE_RATE, WINDOW_SECONDS, read_file
 from ..errors import TermadaptError
-from .core import MAX_TARGET_POSITIONS, DecodeOptions, decode, make_condition
+from .core import MAX_TARGET_POSITIONS, Condition, DecodeOptions, decode
 from .hf import TransformersBackend, quiet_generation
 
 __all__ = [
@@ -219,7 +219,8 @@ def transcribe_batch(
 
             bar = tqdm(total=len(clips), desc="transcribing", unit="clip")
         result = decode(
-            [make_condition("transcribe", model, processor, options)],
+            # an in-memory cache for this call only: no fingerprint of the weights is needed
+            [Condition("transcribe", model, processor, options, "transcribe", "transcribe")],
             clips,
             None,
             TransformersBackend(),

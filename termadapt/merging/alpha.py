@@ -14,13 +14,14 @@ Reads: models and the validation split. Writes: the hypothesis cache.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import TermadaptError
-from ..scoring.budget import Budget, Outcome, SetOutcome
-from ..scoring.validation import VALIDATION, ValidationScore
+from ..scoring.budget import Budget, Outcome
+from ..scoring.validation import ValidationScore
 from .interpolate import interpolate
 
 __all__ = ["CurvePoint", "select_alpha", "sweep", "curve_points"]
@@ -63,19 +64,13 @@ class CurvePoint:
     reason: str = ""
 
     def outcome(self) -> Outcome:
-        """The budget's view of this point."""
-        return Outcome(
-            sets=(SetOutcome(VALIDATION, recall=self.term_recall, cer_increase=self.general_cer_increase),),
-            invented=self.invented,
-            swaps=self.swaps,
-            over_triggering_scored=self.general_rows > 0,
-        )
+        """The budget's view of this point: its validation score against the base model's CER."""
+        score = ValidationScore(**{f.name: getattr(self, f.name) for f in dataclasses.fields(ValidationScore)})
+        return score.outcome(self.general_cer - self.general_cer_increase)
 
 
 def curve_points(scores: Mapping[float, ValidationScore]) -> list[CurvePoint]:
     """One :class:`CurvePoint` per α, the CER increase taken against α = 0 (the base model)."""
-    import dataclasses
-
     base_cer = scores[0.0].general_cer
     return [
         CurvePoint(alpha=a, general_cer_increase=s.general_cer - base_cer, **dataclasses.asdict(s))

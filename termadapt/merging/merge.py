@@ -32,6 +32,7 @@ from ..records import MERGED_DIR, MODEL_DIR, atomic_write_text
 from ..scoring.budget import Budget
 from ..training.data import SpeechCollator
 from ..training.encoder_cache import EncoderCache, precompute_applies
+from ..training.trainer import adapted_run_key
 from ..training.validation import Validator
 from .alpha import curve_points, select_alpha, sweep
 from .interpolate import clone_tied, differing_keys, interpolate, is_encoder_key
@@ -152,6 +153,7 @@ def merge(
     del base, base_state
     shared = not any(is_encoder_key(k) for k in changed)
     info: dict[str, Any] = {
+        "adapted_run_key": adapted_run_key(adapted_dir),  # evaluate skips a merge of an earlier training
         "base": recipe.model.base,
         "adapted": str(adapted_dir),
         "mode": "fixed",

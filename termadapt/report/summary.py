@@ -9,15 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..records import MERGED_DIR, MODEL_DIR, REPORT_DIR
+from ..scoring.budget import delivered_condition
 from ..scoring.table import count, pct, pts
 from .schema import Report
+from .tables import evaluated
 
 __all__ = ["summary", "delivered", "console_lines"]
 
 
 def delivered(report: Report) -> str:
     """The condition the budget judged (merged, else adapted), or ''."""
-    return report.budget.condition or next((c for c in ("merged", "adapted") if c in report.condition_names()), "")
+    return report.budget.condition or delivered_condition(evaluated(report))
 
 
 def summary(report: Report) -> list[str]:
@@ -112,6 +114,6 @@ def console_lines(report: Report, run_dir: str | Path) -> list[str]:
         lines.append(f"forgetting budget: {'kept' if budget.ok else 'BROKEN'} by {budget.condition}")
         lines += [f"  try: {advice}" for advice in budget.advice]
     lines.append(f"report: {run_dir / REPORT_DIR / 'report.html'}")
-    model = run_dir / MERGED_DIR if (run_dir / MERGED_DIR).is_dir() else run_dir / MODEL_DIR
-    lines.append(f"model: {model}")
+    if target:  # the model the budget judged, which is the one delivered
+        lines.append(f"model: {run_dir / (MERGED_DIR if target == 'merged' else MODEL_DIR)}")
     return lines

@@ -23,8 +23,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-__all__ = ["ADVICE", "Budget", "BudgetCheck", "BudgetResult", "Outcome", "SetOutcome"]
+__all__ = [
+    "ADVICE",
+    "DELIVERED",
+    "Budget",
+    "BudgetCheck",
+    "BudgetResult",
+    "Outcome",
+    "SetOutcome",
+    "delivered_condition",
+]
 
+# The condition the gate judges and termadapt delivers: the merged model when there is one,
+# else the adapted one.
+DELIVERED = ("merged", "adapted")
 # Tolerance on the CER limit: a difference of rounding is not a broken budget.
 CER_EPSILON = 1e-9
 # Weight of term recall among candidates outside the forgetting limits: it only breaks ties
@@ -41,6 +53,11 @@ ADVICE = {
     "homophone_swaps": "Homophones are turned into the term: keep sentences.include_homophones and "
     "train.homophone_guard on, add more replay, or lower the merge α.",
 }
+
+
+def delivered_condition(conditions: Sequence[str]) -> str:
+    """The delivered condition among ``conditions`` (:data:`DELIVERED`), or "" when neither was evaluated."""
+    return next((c for c in DELIVERED if c in conditions), "")
 
 
 @dataclass

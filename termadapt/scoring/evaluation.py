@@ -34,7 +34,7 @@ from . import text as metrics
 from .budget import Outcome, SetOutcome
 from .records import ClipChange, ConditionMetrics, EvalClip, Leak, OverTrigger, SetMetrics, TermRow, UtteranceRow
 from .table import METRICS, Scored
-from .terms import INVENTED, SWAP, TermInfo, counts_for_budget, over_triggers
+from .terms import INVENTED, SWAP, TermInfo, counts_for_budget, over_triggers, term_recall
 
 __all__ = [
     "LEAK_NGRAM",
@@ -195,25 +195,24 @@ def score(
             for metric in METRICS:
                 if metric.compute is not None:
                     setattr(cm, metric.key, metric.compute(scored))
-            # Term recall (every set with term clips; the budget reads the terms set).
-            for c, hyp in zip(clips, h):
-                for term in dict.fromkeys(c.terms):
-                    hit = metrics.contains_term(hyp, term)
-                    cm.term_hits += hit
-                    cm.term_total += 1
-                    if c.decides == 1:
-                        cm.decides_hits += hit
-                        cm.decides_total += 1
-                    elif not counts_for_budget(c.decides):
-                        cm.neutral_hits += hit
-                        cm.neutral_total += 1
-                    if role == "terms":
-                        row = term_rows.setdefault(term, TermRow(term=term, homophones=homophones.get(term, [])))
-                        if cond == conditions[0]:
-                            row.total += 1
-                            row.neutral_total += c.decides == 0
-                        row.hits[cond] = row.hits.get(cond, 0) + hit
-                        row.neutral_hits[cond] = row.neutral_hits.get(cond, 0) + (hit and c.decides == 0)
+            # Term recall (every set with term clips; the budget reads the terms set): one count
+            # (terms.term_recall) over the clips the budget counts, the neutral ones, the deciding ones.
+            pairs = list(zip(h, (c.terms for c in clips)))
+            counted = term_recall(p for p, c in zip(pairs, clips) if counts_for_budget(c.decides))
+            neutral = term_recall(p for p, c in zip(pairs, clips) if not counts_for_budget(c.decides))
+            deciding = term_recall(p for p, c in zip(pairs, clips) if c.decides == 1)
+            cm.term_hits, cm.term_total = counted.hits + neutral.hits, counted.total + neutral.total
+            cm.decides_hits, cm.decides_total = deciding.hits, deciding.total
+            cm.neutral_hits, cm.neutral_total = neutral.hits, neutral.total
+            if role == "terms":
+                for term in dict.fromkeys(t for c in clips for t in c.terms):
+                    row = term_rows.setdefault(term, TermRow(term=term, homophones=homophones.get(term, [])))
+                    (ch, ct), (nh, nt) = counted.per_term.get(term, (0, 0)), neutral.per_term.get(term, (0, 0))
+                    if cond == conditions[0]:
+                        row.total += ct + nt
+                        row.neutral_total += nt
+                    row.hits[cond] = row.hits.get(cond, 0) + ch + nh
+                    row.neutral_hits[cond] = row.neutral_hits.get(cond, 0) + nh
             cm.term_recall = _ratio(cm.term_hits, cm.term_total)
             cm.recall_decides = _ratio(cm.decides_hits, cm.decides_total)
             cm.recall_neutral = _ratio(cm.neutral_hits, cm.neutral_total)

@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE, decode_cell
+from ..audio import decode_cell
+from ..decoding.hf import log_mel
 from .labels import IGNORE_INDEX
 
 __all__ = ["TrainRow", "RowDataset", "SpeechCollator"]
@@ -82,9 +83,8 @@ class SpeechCollator:
         self.pad_id = pad_id
 
     def features(self, audios: Sequence[np.ndarray]) -> Any:
-        """Log-mel features ``[batch, mels, 3000]`` of 16 kHz clips (padded to 30 s)."""
-        out = self.feature_extractor(list(audios), sampling_rate=SAMPLE_RATE, return_tensors="pt")
-        return out["input_features"]
+        """Log-mel features ``[batch, mels, 3000]`` of 16 kHz clips (:func:`termadapt.decoding.hf.log_mel`)."""
+        return log_mel(self.feature_extractor, audios)
 
     def __call__(self, items: Sequence[dict[str, Any]]) -> dict[str, Any]:
         import torch

@@ -39,6 +39,9 @@ __all__ = ["EncoderCache", "cache_name", "precompute_applies"]
 CLIPS_PER_SHARD = 64
 # Clips per encoder call while building: bounded memory (30 s log-mel inputs are large).
 BUILD_BATCH = 8
+# Shard files kept open for reading (least recently used closed first): every DataLoader
+# worker has its own handles, and a large cache must not exhaust the open-file limit.
+MAX_OPEN_SHARDS = 32
 
 
 def cache_name(model: Any, feature_extractor: Any) -> tuple[str, str]:
@@ -97,7 +100,7 @@ class EncoderCache:
         return cls(Path(run_dir) / ENCODER_CACHE_DIR, encoder_fingerprint, name)
 
     def _scan(self) -> None:
-        from safetensors import safe_open
+        from safetensors import SafetensorError, safe_open
 
         self._index.clear()
         if not self.dir.is_dir():
@@ -107,7 +110,7 @@ class EncoderCache:
                 with safe_open(str(shard), framework="pt") as f:
                     for key in f.keys():
                         self._index[key] = shard
-            except Exception:  # a truncated shard (killed mid-write) is rebuilt
+            except SafetensorError:  # a truncated shard (killed mid-write) is rebuilt; other errors are raised
                 shard.unlink(missing_ok=True)
 
     def __contains__(self, key: str) -> bool:
@@ -202,9 +205,12 @@ class EncoderCache:
                 raise TermadaptError(
                     f"encoder cache {self.dir}: no stored output for clip {k} — delete the folder to rebuild it"
                 )
-            handle = self._handles.get(shard)
+            handle = self._handles.pop(shard, None)
             if handle is None:
-                handle = self._handles[shard] = safe_open(str(shard), framework="pt")
+                handle = safe_open(str(shard), framework="pt")
+            self._handles[shard] = handle  # most recently used last
+            while len(self._handles) > MAX_OPEN_SHARDS:
+                del self._handles[next(iter(self._handles))]  # dropping the handle closes the file
             rows.append(handle.get_tensor(k))
         return torch.stack(rows).float()
 

@@ -61,7 +61,7 @@ from .guards import (
 from .labels import IGNORE_INDEX, choose_timestamped, make_labels, prompt_tokens
 from .validation import Validator, decode_options
 
-__all__ = ["train", "default_learning_rate", "trainer_class", "lora_wrap"]
+__all__ = ["train", "default_learning_rate", "trainer_class", "lora_wrap", "adapted_run_key"]
 
 logger = logging.getLogger(__name__)
 
@@ -196,6 +196,12 @@ def _run_key(recipe: Recipe, dataset_dir: Path | None = None) -> str:
     files = sorted(p for p in dataset_dir.rglob("*") if p.is_file()) if dataset_dir and dataset_dir.is_dir() else []
     data["dataset"] = [f"{p.relative_to(dataset_dir)}:{sha256_file(p)}" for p in files]
     return sha256_text(json.dumps(data, sort_keys=True))[:16]
+
+
+def adapted_run_key(model_dir: str | Path) -> str:
+    """The run key a finished ``model/`` was trained with ("" when it has none: not trained here)."""
+    marker = Path(model_dir) / DONE_MARKER
+    return marker.read_text(encoding="utf-8").strip() if marker.is_file() else ""
 
 
 def _precision_flags(precision: str) -> dict[str, bool]:
@@ -338,8 +344,7 @@ def train(recipe: Recipe, run_dir: str | Path, resume: bool = True, progress: bo
     run_dir = Path(run_dir)
     model_dir, ckpt_dir = run_dir / MODEL_DIR, run_dir / CHECKPOINTS_DIR
     key = _run_key(recipe, run_dir / DATASET_DIR)
-    marker = model_dir / DONE_MARKER
-    if resume and marker.is_file() and marker.read_text().strip() == key:
+    if resume and adapted_run_key(model_dir) == key:
         return model_dir
     # Checkpoints of a run with other settings would continue the wrong run: start over.
     stale = (
