@@ -33,14 +33,13 @@ def test_wheel_in_a_fresh_venv_validates_a_shipped_dictionary(tmp_path):
     # site-packages as plain paths (their .pth files, the editable checkout's among them,
     # are not processed), so only the installed wheel can provide `termadapt`.
     env_dir = tmp_path / "venv"
-    venv.create(env_dir, with_pip=False)
+    venv.create(env_dir, with_pip=True)  # ensurepip: offline
     python = env_dir / "bin" / "python"
     site = Path(
         _run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], tmp_path).stdout.strip()
     )
     install = _run(
-        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-compile", "-q", "--target", str(site), str(wheel)],
-        cwd=tmp_path,
+        [str(python), "-m", "pip", "install", "--no-deps", "--no-index", "--no-compile", "-q", str(wheel)], cwd=tmp_path
     )
     assert install.returncode == 0, install.stderr[-2000:]
     deps = dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]])
@@ -49,8 +48,9 @@ def test_wheel_in_a_fresh_venv_validates_a_shipped_dictionary(tmp_path):
     where = _run([str(python), "-c", "import termadapt; print(termadapt.__file__)"], cwd=tmp_path)
     assert where.returncode == 0, where.stderr[-2000:]
     assert Path(where.stdout.strip()).is_relative_to(site), where.stdout
+    # the console script the wheel installs
     result = _run(
-        [str(python), "-m", "termadapt.cli", "validate", "shipped:demo-product.csv", "shipped:medical-ja.csv"],
+        [str(env_dir / "bin" / "termadapt"), "validate", "shipped:demo-product.csv", "shipped:medical-ja.csv"],
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stdout + result.stderr
