@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
 import sys
 import types
 import typing
@@ -84,11 +85,31 @@ def resolve_path(value: str, base: str | Path | None = None) -> Path:
     return (Path(base) / p).resolve()
 
 
-def doc(text: str, default: Any = dataclasses.MISSING, factory: Any = dataclasses.MISSING) -> Any:
-    """A dataclass field with a one-line documentation string."""
+@dataclass(frozen=True)
+class Range:
+    """The valid values of a numeric recipe key, written like an interval: ``"[0, 1)"``, ``"(0, inf)"``."""
+
+    text: str
+
+    def bounds(self) -> tuple[float, float, bool, bool]:
+        """``(low, high, low_open, high_open)``."""
+        lo, hi = (p.strip() for p in self.text[1:-1].split(","))
+        return float(lo), float(hi), self.text[0] == "(", self.text[-1] == ")"
+
+    def contains(self, value: float) -> bool:
+        """Whether ``value`` is a finite number inside the interval (NaN never is)."""
+        lo, hi, lo_open, hi_open = self.bounds()
+        if not math.isfinite(value):
+            return False
+        return (value > lo if lo_open else value >= lo) and (value < hi if hi_open else value <= hi)
+
+
+def doc(text: str, default: Any = dataclasses.MISSING, factory: Any = dataclasses.MISSING, valid: str = "") -> Any:
+    """A dataclass field with a one-line documentation string and, for numbers, its valid range."""
+    metadata = {"doc": text, "range": Range(valid) if valid else None}
     if factory is not dataclasses.MISSING:
-        return field(default_factory=factory, metadata={"doc": text})
-    return field(default=default, metadata={"doc": text})
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
 
 
 @dataclass
@@ -98,11 +119,14 @@ class DictionaryConfig:
     paths: list[str] = doc("Term dictionaries (CSV/TSV), relative to the recipe.", factory=list)
     encoding: str = doc("File encoding: auto, utf-8, utf-8-sig, cp932 or shift_jis.", "auto")
     fail_on_warnings: bool = doc("Treat dictionary warnings (duplicates…) as errors.", False)
-    max_homophones: int = doc("Most general words sharing a term's reading to record per term (0 = none).", 5)
+    max_homophones: int = doc(
+        "Most general words sharing a term's reading to record per term (0 = none).", 5, valid="[0, 100]"
+    )
     max_terms: int = doc(
         "Use at most this many terms: a seeded sample in dictionary order (0 = all). For a quick "
         "CPU run of a large dictionary.",
         0,
+        valid="[0, inf)",
     )
 
 
@@ -113,11 +137,13 @@ class SentencesConfig:
     domains: list[str] = doc("Shipped template domains to use: general, medical, tech.", factory=lambda: ["general"])
     template_files: list[str] = doc("Extra template files (one `{term}` template a line).", factory=list)
     general_sentences: str = doc("File of general sentences (one a line); empty = the shipped general-ja.txt.", "")
-    test_template_fraction: float = doc("Share of templates held out for testing.", 0.3)
-    validation_template_fraction: float = doc("Share of templates held out for validation.", 0.15)
-    templates_per_term: int = doc("Training templates per term (0 = all training templates).", 0)
-    test_templates_per_term: int = doc("Test templates per term (0 = all test templates).", 0)
-    validation_templates_per_term: int = doc("Validation templates per term (0 = all validation templates).", 0)
+    test_template_fraction: float = doc("Share of templates held out for testing.", 0.3, valid="(0, 1)")
+    validation_template_fraction: float = doc("Share of templates held out for validation.", 0.15, valid="[0, 1)")
+    templates_per_term: int = doc("Training templates per term (0 = all training templates).", 0, valid="[0, inf)")
+    test_templates_per_term: int = doc("Test templates per term (0 = all test templates).", 0, valid="[0, inf)")
+    validation_templates_per_term: int = doc(
+        "Validation templates per term (0 = all validation templates).", 0, valid="[0, inf)"
+    )
     include_alone: bool = doc("Also speak each term alone.", True)
     include_context: bool = doc("Also speak the dictionary's own context sentences.", True)
     include_homophones: bool = doc("Add general sentences that use each term's homophones.", True)
@@ -127,11 +153,13 @@ class SentencesConfig:
         "teach its spelling regardless of context, against the homophone guard.",
         True,
     )
-    general_replay_fraction: float = doc("Share of general sentences in the replay (training) pool.", 0.6)
-    general_validation_fraction: float = doc("Share of general sentences kept for validation.", 0.1)
-    max_general_replay: int = doc("Cap on replay sentences (0 = no cap).", 0)
-    max_general_validation: int = doc("Cap on validation general sentences (0 = no cap).", 0)
-    max_general_test: int = doc("Cap on regression (test) general sentences (0 = no cap).", 0)
+    general_replay_fraction: float = doc(
+        "Share of general sentences in the replay (training) pool.", 0.6, valid="[0, 1)"
+    )
+    general_validation_fraction: float = doc("Share of general sentences kept for validation.", 0.1, valid="[0, 1)")
+    max_general_replay: int = doc("Cap on replay sentences (0 = no cap).", 0, valid="[0, inf)")
+    max_general_validation: int = doc("Cap on validation general sentences (0 = no cap).", 0, valid="[0, inf)")
+    max_general_test: int = doc("Cap on regression (test) general sentences (0 = no cap).", 0, valid="[0, inf)")
 
 
 @dataclass
@@ -154,23 +182,27 @@ class SynthConfig:
         "Held-out voices used when a held-out engine is not installed (outside the training range).",
         factory=lambda: ["openjtalk:mei_normal?speed=1.3&half_tone=-4"],
     )
-    workers: int = doc("Worker processes for synthesis (0 = number of CPU cores).", 0)
+    workers: int = doc("Worker processes for synthesis (0 = number of CPU cores).", 0, valid="[0, 1024]")
     cache_dir: str = doc("Audio cache shared across runs (empty = $TERMADAPT_CACHE/audio).", "")
-    augment_copies: int = doc("Augmented copies per training clip (extra `augment`).", 0)
+    augment_copies: int = doc("Augmented copies per training clip (extra `augment`).", 0, valid="[0, 100]")
     augmentations: list[str] = doc(
         "Augmentations to draw from: noise, bandpass, reverb, pitch, tempo, gain.",
         factory=lambda: ["noise", "bandpass", "reverb", "pitch", "tempo", "gain"],
     )
     train_voices_per_utterance: int = doc(
-        "Training voices per training sentence, drawn with the seed (0 = every training voice).", 0
+        "Training voices per training sentence, drawn with the seed (0 = every training voice).", 0, valid="[0, inf)"
     )
     replay_voices_per_utterance: int = doc(
-        "Training voices per general replay sentence (0 = as train_voices_per_utterance).", 0
+        "Training voices per general replay sentence (0 = as train_voices_per_utterance).", 0, valid="[0, inf)"
     )
     heldout_voices_per_utterance: int = doc(
-        "Held-out voices per validation/test sentence, drawn with the seed (0 = every held-out voice).", 0
+        "Held-out voices per validation/test sentence, drawn with the seed (0 = every held-out voice).",
+        0,
+        valid="[0, inf)",
     )
-    max_failure_share: float = doc("Fail the synth stage when more than this share of clips fails.", 0.02)
+    max_failure_share: float = doc(
+        "Fail the synth stage when more than this share of clips fails.", 0.02, valid="[0, 1]"
+    )
     command_template: str = doc(
         "Program for `command:NAME` voices: {text_file} {wav_file} {voice} {text} placeholders.", ""
     )
@@ -185,7 +217,9 @@ class DatasetConfig:
 
     eval_imports: list[str] = doc("Real speech to add as evaluation sets (Kaldi dir, CSV/JSONL, folder).", factory=list)
     replay_imports: list[str] = doc("Real speech to add to the replay pool.", factory=list)
-    max_duration: float = doc("Drop clips longer than this many seconds (Whisper's window is 30 s).", 30.0)
+    max_duration: float = doc(
+        "Drop clips longer than this many seconds (Whisper's window is 30 s).", 30.0, valid="(0, 30]"
+    )
 
 
 @dataclass
@@ -204,36 +238,39 @@ class TrainConfig:
     """Fine-tuning and its guards against forgetting."""
 
     freeze: str = doc("What to freeze: encoder, none or lora.", "encoder")
-    learning_rate: float = doc("Peak learning rate (0 = 1/40 of the model size's pre-training LR).", 0.0)
-    epochs: float = doc("Maximum epochs over the term data.", 2.0)
-    max_steps: int = doc("Stop after this many optimizer steps (0 = use epochs).", 0)
-    batch_size: int = doc("Samples per device step.", 8)
-    gradient_accumulation_steps: int = doc("Steps accumulated per optimizer step.", 1)
-    warmup_ratio: float = doc("Share of steps for linear warm-up.", 0.1)
-    weight_decay: float = doc("AdamW weight decay.", 0.0)
-    replay_ratio: float = doc("Share of each batch drawn from general replay speech.", 0.5)
+    learning_rate: float = doc(
+        "Peak learning rate (0 = 1/40 of the model size's pre-training LR).", 0.0, valid="[0, 1)"
+    )
+    epochs: float = doc("Maximum epochs over the term data.", 2.0, valid="(0, 1000]")
+    max_steps: int = doc("Stop after this many optimizer steps (0 = use epochs).", 0, valid="[0, inf)")
+    batch_size: int = doc("Samples per device step.", 8, valid="[1, 4096]")
+    gradient_accumulation_steps: int = doc("Steps accumulated per optimizer step.", 1, valid="[1, 4096]")
+    warmup_ratio: float = doc("Share of steps for linear warm-up.", 0.1, valid="[0, 1)")
+    weight_decay: float = doc("AdamW weight decay.", 0.0, valid="[0, 1]")
+    replay_ratio: float = doc("Share of each batch drawn from general replay speech.", 0.5, valid="[0, 1)")
     distill: str = doc("Distillation on replay speech: none, labels (base transcripts) or kl.", "none")
-    distill_weight: float = doc("Weight of the KL term when distill = kl.", 1.0)
+    distill_weight: float = doc("Weight of the KL term when distill = kl.", 1.0, valid="[0, 100]")
     homophone_guard: bool = doc("Train on sentences using each term's homophones in their general sense.", True)
     homophone_balance: float = doc(
         "Repeat a term's homophone sentences until they are about this share of its own sentences (0 = no repetition).",
         1.0,
+        valid="[0, 100]",
     )
     early_stopping: bool = doc(
         "Evaluate during training and keep the best checkpoint, ranked by the forgetting budget "
         "([evaluate]): within it, the best term recall.",
         True,
     )
-    eval_every_steps: int = doc("Steps between validation evaluations (0 = once per epoch).", 0)
-    patience: int = doc("Evaluations without improvement before stopping.", 2)
+    eval_every_steps: int = doc("Steps between validation evaluations (0 = once per epoch).", 0, valid="[0, inf)")
+    patience: int = doc("Evaluations without improvement before stopping.", 2, valid="[0, 1000]")
     precompute_encoder: str = doc("Run the frozen encoder once per clip: auto, on or off.", "auto")
     timestamps: bool = doc("Keep timestamp prediction alive by training some samples with timestamps.", True)
-    timestamp_fraction: float = doc("Share of samples trained with timestamp tokens.", 0.3)
+    timestamp_fraction: float = doc("Share of samples trained with timestamp tokens.", 0.3, valid="[0, 1]")
     precision: str = doc("auto, fp32, bf16 or fp16 (auto = bf16 on a GPU that has it, else fp32).", "auto")
     gradient_checkpointing: bool = doc("Trade compute for memory on large models.", False)
-    lora_r: int = doc("LoRA rank when freeze = lora.", 16)
-    lora_alpha: int = doc("LoRA alpha when freeze = lora.", 32)
-    save_total_limit: int = doc("Checkpoints kept for resuming.", 2)
+    lora_r: int = doc("LoRA rank when freeze = lora.", 16, valid="[1, 1024]")
+    lora_alpha: int = doc("LoRA alpha when freeze = lora.", 32, valid="[1, 4096]")
+    save_total_limit: int = doc("Checkpoints kept for resuming.", 2, valid="[1, 1000]")
 
 
 @dataclass
@@ -252,19 +289,22 @@ class EvaluateConfig:
     conditions: list[str] = doc(
         "Conditions compared: base, prompt, adapted, merged.", factory=lambda: ["base", "prompt", "adapted", "merged"]
     )
-    batch_size: int = doc("Clips per generate() call.", 8)
+    batch_size: int = doc("Clips per generate() call.", 8, valid="[1, 4096]")
     backend: str = doc("Transcription backend: transformers or faster-whisper.", "transformers")
     ct2_compute_type: str = doc("faster-whisper backend: CTranslate2 compute type on CPU (float32 or int8).", "float32")
     max_new_tokens: int = doc(
         "Most tokens decoded per clip, in validation (early stopping, merge α) and evaluation alike "
         "(clips are short sentences; the cap stops repetition loops).",
         128,
+        valid="[1, 444]",
     )
-    max_general_cer_increase: float = doc("Budget: general CER may rise at most this many points.", 0.5)
-    min_term_recall: float = doc("Budget: term recall on held-out speech at least this share.", 0.95)
-    max_invented_terms: int = doc("Budget: general clips with an invented term, at most.", 0)
-    max_homophone_swaps: int = doc("Budget: homophone sentences turned into the term, at most.", 0)
-    bootstrap_samples: int = doc("Bootstrap resamples for confidence intervals.", 1000)
+    max_general_cer_increase: float = doc(
+        "Budget: general CER may rise at most this many points.", 0.5, valid="[0, 100]"
+    )
+    min_term_recall: float = doc("Budget: term recall on held-out speech at least this share.", 0.95, valid="[0, 1]")
+    max_invented_terms: int = doc("Budget: general clips with an invented term, at most.", 0, valid="[0, inf)")
+    max_homophone_swaps: int = doc("Budget: homophone sentences turned into the term, at most.", 0, valid="[0, inf)")
+    bootstrap_samples: int = doc("Bootstrap resamples for confidence intervals.", 1000, valid="[0, 1000000]")
 
 
 @dataclass
@@ -273,7 +313,9 @@ class ReportConfig:
 
     formats: list[str] = doc("Files to write: json, md, html, csv.", factory=lambda: ["json", "md", "html", "csv"])
     embed_audio: bool = doc("Embed regressed clips' audio in report.html.", True)
-    max_regressions_listed: int = doc("Regressions listed in the report (all are in report.json).", 50)
+    max_regressions_listed: int = doc(
+        "Regressions listed in the report (all are in report.json).", 50, valid="[0, inf)"
+    )
 
 
 @dataclass
@@ -282,7 +324,7 @@ class Recipe:
 
     name: str = doc("Run name.", "run")
     run_dir: str = doc("Run directory (relative to the recipe; empty = runs/<name> in the working dir).", "")
-    seed: int = doc("Seed for every random choice (splits, sampling, initialisation).", 0)
+    seed: int = doc("Seed for every random choice (splits, sampling, initialisation).", 0, valid="[0, 4294967295]")
     dictionary: DictionaryConfig = doc("Term dictionaries.", factory=DictionaryConfig)
     sentences: SentencesConfig = doc("Sentence making.", factory=SentencesConfig)
     synth: SynthConfig = doc("Speech synthesis.", factory=SynthConfig)
@@ -371,6 +413,11 @@ def _build(cls: type, data: dict[str, Any], where: str, origin: str) -> Any:
             )
         if tp is float and isinstance(value, int):
             value = float(value)
+        valid = fields[key].metadata.get("range")
+        if valid is not None and not valid.contains(value):
+            raise ConfigError(
+                f"{origin}: '{where}{key}' = {value!r} is outside {valid.text} — {fields[key].metadata['doc']}"
+            )
         kwargs[key] = value
     return cls(**kwargs)
 
@@ -384,8 +431,6 @@ def _validate(recipe: Recipe, origin: str) -> None:
             recipe.train.precision in {"auto", "fp32", "bf16", "fp16"},
             "train.precision must be auto, fp32, bf16 or fp16",
         ),
-        (0.0 <= recipe.train.replay_ratio < 1.0, "train.replay_ratio must be in [0, 1)"),
-        (recipe.train.batch_size >= 1, "train.batch_size must be at least 1"),
         (
             recipe.merge.alpha == "auto"
             or (isinstance(recipe.merge.alpha, float) and 0.0 <= recipe.merge.alpha <= 1.0)

@@ -201,3 +201,40 @@ def test_every_field_is_documented():
         "Validation templates per term (0 = all validation templates).",
     ) in rows
     assert isinstance(Recipe().sentences.domains, list)
+
+
+@pytest.mark.parametrize(
+    ("data", "key", "valid"),
+    [
+        ({"train": {"epochs": -1}}, "train.epochs", "(0, 1000]"),
+        ({"train": {"epochs": float("nan")}}, "train.epochs", "(0, 1000]"),
+        ({"train": {"learning_rate": -1e-5}}, "train.learning_rate", "[0, 1)"),
+        ({"train": {"gradient_accumulation_steps": 0}}, "train.gradient_accumulation_steps", "[1, 4096]"),
+        ({"train": {"warmup_ratio": 5}}, "train.warmup_ratio", "[0, 1)"),
+        ({"synth": {"max_failure_share": 1.5}}, "synth.max_failure_share", "[0, 1]"),
+        ({"sentences": {"templates_per_term": -2}}, "sentences.templates_per_term", "[0, inf)"),
+        ({"dataset": {"max_duration": -1}}, "dataset.max_duration", "(0, 30]"),
+        ({"evaluate": {"max_new_tokens": 0}}, "evaluate.max_new_tokens", "[1, 444]"),
+        ({"seed": -1}, "seed", "[0, 4294967295]"),
+    ],
+)
+def test_numbers_outside_their_range_are_one_line_errors(data, key, valid):
+    with pytest.raises(ConfigError) as err:
+        recipe_from_dict(data, "r.toml")
+    msg = str(err.value)
+    assert msg.startswith(f"r.toml: '{key}' = ") and f"is outside {valid} — " in msg and "\n" not in msg
+
+
+def test_every_number_declares_its_range_and_its_default_lies_in_it():
+    from termadapt.config import Range
+
+    recipe = Recipe()
+    for section in dataclasses.fields(recipe):
+        value = getattr(recipe, section.name)
+        fields = dataclasses.fields(value) if dataclasses.is_dataclass(value) else [section]
+        owner = value if dataclasses.is_dataclass(value) else recipe
+        for f in fields:
+            v = getattr(owner, f.name)
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                valid = f.metadata.get("range")
+                assert isinstance(valid, Range) and valid.contains(v), f"{section.name}.{f.name}"
