@@ -38,6 +38,7 @@ from .records import (
     REPORT_DIR,
     TERMS_FILE,
     UTTERANCES_FILE,
+    VOICES_FILE,
     iter_jsonl,
 )
 from .report.schema import SCHEMA_VERSION, ConditionInfo, MergePoint, Report, save_report
@@ -262,6 +263,18 @@ def _merge_curve(run_dir: Path) -> list[MergePoint]:
     return sorted(out, key=lambda m: m.alpha)
 
 
+def _voice_plan(run_dir: Path) -> dict[str, Any]:
+    """The run's voice plan (``voices.json``: training, held-out and unavailable voices), or {}."""
+    path = run_dir / VOICES_FILE
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def _machine(device: str) -> dict[str, str]:
     import torch
     import transformers
@@ -375,6 +388,7 @@ def evaluate(
             "ct2_compute_type": cfg.ct2_compute_type,
         },
         notes=[i.note for i in infos if i.note],
+        voice_plan=_voice_plan(run_dir),
     )
     if timing["decoded"] and timing["seconds"] > 0:
         report.timing["clips_per_second"] = timing["decoded"] / timing["seconds"]

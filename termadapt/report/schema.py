@@ -107,6 +107,7 @@ class Report:
     timing: dict[str, float] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    voice_plan: dict[str, Any] = field(default_factory=dict)  # voices.json: who trained, who was held out
 
     def condition_names(self) -> list[str]:
         """Condition names in report order."""

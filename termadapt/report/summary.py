@@ -14,7 +14,7 @@ from ..scoring.table import count, pct, pts
 from .schema import Report
 from .tables import evaluated
 
-__all__ = ["summary", "delivered", "console_lines"]
+__all__ = ["summary", "delivered", "console_lines", "voice_warning"]
 
 
 def delivered(report: Report) -> str:
@@ -22,9 +22,23 @@ def delivered(report: Report) -> str:
     return report.budget.condition or delivered_condition(evaluated(report))
 
 
+def voice_warning(report: Report) -> str:
+    """A line saying the held-out voices were not the recipe's (a fallback), or ""."""
+    plan = report.voice_plan
+    if not plan.get("unavailable"):
+        return ""
+    if plan.get("fallback_used"):
+        return (
+            f"Held-out voices: the recipe's {', '.join(plan['unavailable'])} are not installed here, so the held-out "
+            f"speech comes from the fallback {', '.join(plan.get('heldout', []))} — the training engine at other "
+            "settings, a weaker test of unseen voices."
+        )
+    return f"Held-out voices: {', '.join(plan['unavailable'])} are not installed here and were left out."
+
+
 def summary(report: Report) -> list[str]:
     """Plain-words answers to the three questions, the prompt note and the budget verdict."""
-    lines: list[str] = []
+    lines: list[str] = [f"**{voice_warning(report)}**"] if voice_warning(report) else []
     target = delivered(report)
     names = report.condition_names()
     terms_set = next((s for s in report.sets if s.role == "terms"), None)
@@ -90,7 +104,7 @@ def console_lines(report: Report, run_dir: str | Path) -> list[str]:
     """
     run_dir = Path(run_dir)
     target = delivered(report)
-    lines = []
+    lines = [f"warning: {voice_warning(report)}"] if voice_warning(report) else []
     for s in report.sets:
         base, final = s.get("base"), s.get(target) if target else None
         if base is None or final is None:

@@ -329,6 +329,8 @@ def synthesize(recipe: Recipe, run_dir: str | Path, workers: int | None = None) 
     options = engine_options(recipe, run_dir)
     plan = plan_voices(recipe.synth, options)
     write_voice_plan(plan, run_dir)
+    for note in plan.notes:  # a fallback changes what the held-out test means: say so where it is seen
+        print(f"warning: {note}", file=sys.stderr)
     save_resolved(recipe, run_dir)
     if recipe.synth.augment_copies > 0:
         check_augment_available(recipe.synth.augmentations)

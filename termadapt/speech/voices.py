@@ -47,44 +47,59 @@ class VoicePlan:
         return data
 
 
-def _engine_problem(spec: VoiceSpec, options: dict[str, dict[str, Any]]) -> str:
-    """Why a voice cannot be used here ("" when it can)."""
+def _not_installed(spec: VoiceSpec, options: dict[str, dict[str, Any]], where: str) -> str:
+    """Why a voice's engine is not installed here ("" when it is); a misspelt voice is an error.
+
+    Raises:
+        ConfigError: unknown engine, unknown voice or knob of an installed engine (a typo must
+            not silently switch to another voice).
+    """
     try:
         cls = engine_class(spec.engine)
     except ConfigError as exc:
-        return str(exc)
+        raise ConfigError(f"{where}: '{spec}': {exc}") from None
     if not cls.available():
         return f"engine '{spec.engine}' is not installed — {cls.install_hint}"
     try:
         get_engine(spec.engine, **options.get(spec.engine, {})).check_voice(spec)
     except ConfigError as exc:
-        return str(exc)
+        raise ConfigError(f"{where}: {exc}") from None
     return ""
+
+
+def _sounds_like(spec: VoiceSpec, options: dict[str, dict[str, Any]]) -> str:
+    """The effective voice (engine, voice, knobs that differ from their defaults), as a string."""
+    cls = engine_class(spec.engine)
+    if not cls.available():
+        return str(spec)
+    return str(get_engine(spec.engine, **options.get(spec.engine, {})).effective(spec))
 
 
 def plan_voices(synth: Any, engine_options: dict[str, dict[str, Any]] | None = None) -> VoicePlan:
     """Build the voice plan from a recipe's ``[synth]`` section.
 
     Training voices must all be usable (a missing training engine is an error naming the
-    install command); a held-out voice whose engine is missing is replaced by the
-    fallback list. A voice may not be both a training and a held-out voice.
+    install command); a held-out voice whose engine is not installed is replaced by the
+    fallback list — the only case a fallback is used: a misspelt engine, voice or knob is an
+    error. No held-out voice may sound like a training voice: voices are compared by their
+    engine, voice and effective knob values (``?half_tone=0`` is the default voice).
 
     Raises:
-        ConfigError: bad spec, unusable training voice, overlap, or no held-out voice left.
+        ConfigError: bad or misspelt spec, unusable training voice, overlap, or no held-out voice left.
     """
     options = engine_options or {}
     train = [parse_voice(v, "synth.train_voices") for v in synth.train_voices]
     if not train:
         raise ConfigError("synth.train_voices is empty — list at least one voice (see `termadapt voices`)")
     for spec in train:
-        problem = _engine_problem(spec, options)
+        problem = _not_installed(spec, options, "synth.train_voices")
         if problem:
             raise ConfigError(f"synth.train_voices: '{spec}' cannot be used: {problem}")
     requested = [parse_voice(v, "synth.heldout_voices") for v in synth.heldout_voices]
     heldout: list[VoiceSpec] = []
     unavailable: dict[str, str] = {}
     for spec in requested:
-        problem = _engine_problem(spec, options)
+        problem = _not_installed(spec, options, "synth.heldout_voices")
         if problem:
             unavailable[str(spec)] = problem
         else:
@@ -93,7 +108,7 @@ def plan_voices(synth: Any, engine_options: dict[str, dict[str, Any]] | None = N
     if unavailable:
         fallback = [parse_voice(v, "synth.fallback_heldout_voices") for v in synth.fallback_heldout_voices]
         for spec in fallback:
-            problem = _engine_problem(spec, options)
+            problem = _not_installed(spec, options, "synth.fallback_heldout_voices")
             if problem:
                 raise ConfigError(f"synth.fallback_heldout_voices: '{spec}' cannot be used: {problem}")
         missing = ", ".join(unavailable)
@@ -101,19 +116,22 @@ def plan_voices(synth: Any, engine_options: dict[str, dict[str, Any]] | None = N
             plan.heldout = fallback
             plan.fallback_used = True
             plan.notes.append(
-                f"held-out voices {missing} are not available here; held-out speech comes from the fallback "
+                f"held-out voices {missing} are not installed here; held-out speech comes from the fallback "
                 f"voices {', '.join(map(str, fallback))} (same engine as training, settings outside the training range)"
             )
         else:
-            plan.notes.append(f"held-out voices {missing} are not available here and were skipped")
+            plan.notes.append(f"held-out voices {missing} are not installed here and were skipped")
     if not plan.heldout:
         raise ConfigError("synth.heldout_voices is empty — list at least one voice never used for training")
-    overlap = set(map(str, plan.train)) & set(map(str, plan.heldout))
-    if overlap:
-        raise ConfigError(
-            f"voice(s) {', '.join(sorted(overlap))} are both training and held-out voices — "
-            "remove them from one of synth.train_voices / synth.heldout_voices"
-        )
+    trained = {_sounds_like(v, options): v for v in plan.train}
+    for spec in plan.heldout:
+        same = trained.get(_sounds_like(spec, options))
+        if same is not None:
+            raise ConfigError(
+                f"held-out voice '{spec}' sounds exactly like training voice '{same}' (both are "
+                f"'{_sounds_like(spec, options)}') — give it other settings or remove it from one of "
+                "synth.train_voices / synth.heldout_voices"
+            )
     return plan
 
 

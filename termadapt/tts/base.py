@@ -175,6 +175,16 @@ class TTSEngine(abc.ABC):
         """Version string for this voice's cache key (default: the engine version)."""
         return self.version
 
+    def effective(self, voice: VoiceSpec) -> VoiceSpec:
+        """The voice as it sounds: knobs set to their defaults dropped (``speed=1`` is no knob at all).
+
+        Two specs with the same effective voice speak identically, so one cannot train while
+        the other is held out.
+        """
+        info = next((v for v in self.voices() if v.voice == voice.voice), None)
+        defaults = {k.name: _canonical_value(repr(float(k.default))) for k in info.knobs} if info else {}
+        return VoiceSpec(voice.engine, voice.voice, tuple((k, v) for k, v in voice.params if defaults.get(k) != v))
+
     def check_voice(self, voice: VoiceSpec) -> None:
         """Raise :class:`ConfigError` when the voice or one of its knobs is unknown or out of range."""
         infos = {v.voice: v for v in self.voices()}
