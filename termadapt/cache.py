@@ -9,10 +9,12 @@ any time (the next run rebuilds what it needs).
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
-__all__ = ["KINDS", "cache_root", "cache_dir"]
+__all__ = ["KINDS", "cache_root", "cache_dir", "file_lock"]
 
 # Sub-folders of the cache root, one per artifact kind (docs/design.md, "Caches").
 KINDS = ("audio", "models", "ct2", "homophones", "kokoro")
@@ -34,3 +36,23 @@ def cache_dir(kind: str, override: str | os.PathLike[str] | None = None) -> Path
     if kind not in KINDS:
         raise ValueError(f"unknown cache kind {kind!r}: one of {', '.join(KINDS)}")
     return cache_root(override) / kind
+
+
+@contextlib.contextmanager
+def file_lock(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` (created if missing) — across processes and runs.
+
+    For one-time work on shared files (assembling a model, converting one): the first holder
+    does it, the others wait and then find it done. The lock is released when the block
+    ends, even on an error, or when the process dies.
+    """
+    import fcntl
+
+    lock = Path(path)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)

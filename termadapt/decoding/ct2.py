@@ -28,6 +28,7 @@ import numpy as np
 
 from ..audio import WINDOW_SAMPLES
 from ..cache import cache_dir as _cache_dir
+from ..cache import file_lock
 from ..errors import ConfigError, MissingDependencyError
 from .core import Clip, Condition
 
@@ -82,10 +83,11 @@ def ct2_dir(cond: Condition, cache_dir: str | os.PathLike[str] | None = None) ->
     from ..models.export import export_ct2
 
     out = _cache_dir("ct2", cache_dir) / f"{cond.fingerprint}-{CT2_STORAGE}-v{CT2_LAYOUT_VERSION}"
-    if (out / ".complete").is_file() and (out / "model.bin").is_file():
-        return out
-    export_ct2(cond.model, cond.processor, out, quantization=CT2_STORAGE, force=True)
-    (out / ".complete").write_text(f"{cond.source}\n", encoding="utf-8")
+    with file_lock(out.with_name(out.name + ".lock")):  # two evaluations converting the same model wait
+        if (out / ".complete").is_file() and (out / "model.bin").is_file():
+            return out
+        export_ct2(cond.model, cond.processor, out, quantization=CT2_STORAGE, force=True)
+        (out / ".complete").write_text(f"{cond.source}\n", encoding="utf-8")
     return out
 
 

