@@ -2,7 +2,8 @@
 
 The fake program is a real external command driven through the ``command`` engine: it
 writes a wav whose pitch and length depend on the text, logs every call (so tests can
-count engine calls) and fails on texts containing ``FAIL``.
+count engine calls), fails on texts containing ``FAIL`` and speaks 0.15 s for texts containing
+``SHORT`` (audio that cannot hold its text).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ if "FAIL" in text:
     sys.exit(3)
 sr = 22050
 f0 = 120 + zlib.crc32((voice + text).encode()) % 200
-n = int(sr * (0.3 + 0.08 * len(text)))
+n = int(sr * (0.15 if "SHORT" in text else 0.3 + 0.08 * len(text)))  # SHORT: speaks almost nothing
 pcm = array.array("h", (int(9000 * math.sin(2 * math.pi * f0 * i / sr) * (1 + 0.5 * math.sin(6 * math.pi * i / sr)))
                         for i in range(n)))
 with wave.open(wav_file, "wb") as w:

@@ -21,6 +21,7 @@ import os
 import random
 import sys
 import time
+import unicodedata
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -52,6 +53,7 @@ __all__ = [
     "audio_cache",
     "clip_key",
     "normalize_audio",
+    "check_length",
     "engine_options",
     "plan_clips",
 ]
@@ -68,6 +70,10 @@ CLIP_LEVEL = 0.98
 CLIP_TOLERANCE = 1e-6
 CLIP_MIN_SAMPLES = 32
 CLIP_MAX_SHARE = 1e-3
+# Least duration per spoken character (kana, kanji, Latin letter, digit): half the time the
+# fastest allowed setting takes (speed 2.0 speaks ~16 morae/s, 0.06 s each), so only audio
+# that cannot contain its text is refused — a TTS that skipped the words, not a fast voice.
+MIN_SECONDS_PER_CHAR = 0.03
 # Jobs sent to a worker at once: amortises inter-process overhead of ~1 ms per task.
 CHUNK_SIZE = 8
 
@@ -139,6 +145,21 @@ def normalize_audio(wav: np.ndarray, sr: int) -> np.ndarray:
     if peak > PEAK_LIMIT:
         wav = wav * (PEAK_LIMIT / peak)
     return wav.astype(np.float32)
+
+
+def check_length(wav: np.ndarray, tts_text: str) -> None:
+    """Refuse audio implausibly short for its text (see :data:`MIN_SECONDS_PER_CHAR`).
+
+    Raises:
+        ValueError: the clip lasts less than the text's spoken characters allow.
+    """
+    chars = sum(1 for c in tts_text if unicodedata.category(c)[0] in "LN")
+    seconds = len(wav) / SAMPLE_RATE
+    if seconds < MIN_SECONDS_PER_CHAR * chars:
+        raise ValueError(
+            f"audio of {seconds:.2f} s is implausibly short for {chars} spoken characters "
+            "(the TTS did not speak the text)"
+        )
 
 
 # ----------------------------------------------------------------------------- planning
@@ -249,7 +270,9 @@ def _run_jobs(jobs: list[_Job]) -> list[tuple[str, str]]:
                     spec = parse_voice(job.voice)
                     engine = get_engine(spec.engine, **_WORKER["options"].get(spec.engine, {}))
                     wav, sr = engine.synthesize(job.tts_text, spec)
-                    write_wav(path, normalize_audio(wav, sr))
+                    wav = normalize_audio(wav, sr)
+                    check_length(wav, job.tts_text)
+                    write_wav(path, wav)
                 else:
                     base = read_file(_key_path(root, job.base_key))
                     write_wav(path, apply_augment(base, SAMPLE_RATE, job.augment))

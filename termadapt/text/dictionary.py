@@ -42,6 +42,7 @@ __all__ = [
     "load_dictionary",
     "load_dictionaries",
     "parse_dictionary_text",
+    "speakable",
 ]
 
 COLUMNS = ("target", "reading", "category", "context", "weight")
@@ -69,6 +70,15 @@ _HEADER_CELL = re.compile(r"^[A-Za-z_][A-Za-z0-9_ ]{0,30}$")
 # Similarity needed to treat an unknown first-row word as a misspelled column name.
 _SUGGEST_CUTOFF = 0.6
 _FORMAT_HINT = "write `reading , target` or add a header row `target,reading,category,context,weight`"
+
+
+def speakable(text: str) -> bool:
+    """Whether ``text`` has anything a TTS speaks: a letter (kana, kanji, Latin) or a digit.
+
+    Symbols and emoji (Unicode categories S*) and punctuation are skipped by the engines, so a
+    reading made only of them would give clips whose audio lacks the term its label has.
+    """
+    return any(unicodedata.category(c)[0] in "LN" for c in text)
 
 
 @dataclass
@@ -271,6 +281,26 @@ def _make_entry(values: dict[str, str], lineno: int, out: _Collector) -> TermEnt
                 "write a number such as 1 or 2.5, or leave it empty for 1",
             )
             ok = False
+    if reading and not speakable(reading):
+        out.error(
+            lineno,
+            f"reading {_short(reading)!r} has nothing a TTS can speak (only symbols or emoji)",
+            "write the reading in katakana, or leave it empty to derive it from the target",
+        )
+        ok = False
+    elif not reading and not speakable(target):
+        out.error(
+            lineno,
+            f"target {_short(target)!r} has nothing a TTS can speak, so no reading can be derived",
+            "give the row a reading in katakana",
+        )
+        ok = False
+    elif unspoken := "".join(dict.fromkeys(c for c in (reading or target) if unicodedata.category(c)[0] == "S")):
+        out.warn(
+            lineno,
+            f"{'reading' if reading else 'target'} contains symbols a TTS skips ({unspoken}): the audio will lack them",
+            "write them out in the reading (katakana) or remove them",
+        )
     if reading and _LATIN_OR_DIGIT.search(reading):
         out.warn(
             lineno,

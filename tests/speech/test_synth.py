@@ -162,6 +162,24 @@ def test_failed_clip_is_reported_not_dropped(tmp_path, capsys):
         synthesize(recipe, run)
 
 
+def test_audio_too_short_for_its_text_is_a_failed_clip(tmp_path):
+    from termadapt.records import Utterance
+    from termadapt.speech.synth import check_length
+
+    check_length(np.zeros(16000), "今日は晴れです")  # 1 s for 7 characters: fine
+    with pytest.raises(ValueError, match="implausibly short for 30 spoken characters"):
+        check_length(np.zeros(1600), "ア" * 30)
+    check_length(np.zeros(1600), "。、！？★")  # nothing spoken, nothing expected
+    short = Utterance(
+        "short", "心電図", "SHORTシンデンズヲカクニンシマシタトイウハナシデス", "term", "test", ("心電図",)
+    )
+    recipe, run, _ = make_run(tmp_path, utterances=UTTERANCES + [short], max_failure_share=0.2)
+    clips = read_jsonl(synthesize(recipe, run), Clip)
+    assert "short" not in {c.utterance_id for c in clips}  # its label would claim words the audio lacks
+    (failure,) = read_jsonl(run / "synth_failures.jsonl")
+    assert failure["utterance_id"] == "short" and "implausibly short" in failure["error"]
+
+
 def test_openjtalk_through_worker_pool(tmp_path):
     recipe, run, _ = make_run(
         tmp_path,

@@ -17,6 +17,7 @@ from termadapt.text.dictionary import (
     check_dictionary,
     load_dictionaries,
     load_dictionary,
+    parse_dictionary_text,
 )
 
 DATA = Path(__file__).parent.parent / "data" / "dictionaries"
@@ -266,3 +267,23 @@ def test_fuzz_text_end_in_entries_or_located_errors(text, codec):
             from termadapt.text.dictionary import _raise_first
 
             _raise_first(result)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("😀😀 , 絵文字\n", "reading '😀😀' has nothing a TTS can speak"),
+        ("★☆\n", "target '★☆' has nothing a TTS can speak, so no reading can be derived"),
+    ],
+)
+def test_readings_a_tts_cannot_speak_are_errors(text, message):
+    result = parse_dictionary_text(text, "d.csv")
+    assert len(result.errors) == 1 and not result.entries
+    assert str(result.errors[0]).startswith(f"d.csv:1: {message}") and " — " in str(result.errors[0])
+
+
+def test_symbols_a_tts_skips_are_a_warning_naming_the_line():
+    result = parse_dictionary_text("ケイレン , 痙攣\nアイリア★ , ailia★\n", "d.csv")
+    assert not result.errors and len(result.entries) == 2
+    (warning,) = result.warnings
+    assert str(warning).startswith("d.csv:2: reading contains symbols a TTS skips (★)")
