@@ -37,11 +37,19 @@ __all__ = [
     "wav_bytes",
     "write_wav",
     "wav_duration",
+    "declared_wav_seconds",
+    "MIN_SECONDS_PER_CHAR",
+    "too_short_for",
 ]
 
 SAMPLE_RATE = 16000  # Whisper's feature extractor expects 16 kHz mono
 WINDOW_SECONDS = 30.0  # Whisper's fixed input window; longer audio needs long-form decoding
 WINDOW_SAMPLES = int(WINDOW_SECONDS * SAMPLE_RATE)
+# Least duration per spoken character (kana, kanji, Latin letter, digit): half the time the
+# fastest TTS setting takes (speed 2.0 speaks ~16 morae/s, 0.06 s each) and far below human
+# speech, so only audio that cannot hold its text is refused: a TTS that skipped the words,
+# a truncated recording.
+MIN_SECONDS_PER_CHAR = 0.03
 
 
 def to_mono(wav: Any) -> np.ndarray:
@@ -164,3 +172,35 @@ def wav_duration(path: str | os.PathLike[str]) -> float:
 
     info = sf.info(str(path))
     return info.frames / info.samplerate
+
+
+def too_short_for(seconds: float, text: str) -> str:
+    """Why audio of ``seconds`` cannot hold ``text`` (see :data:`MIN_SECONDS_PER_CHAR`), or ""."""
+    import unicodedata
+
+    chars = sum(1 for c in text if unicodedata.category(c)[0] in "LN")
+    if seconds < MIN_SECONDS_PER_CHAR * chars:
+        return f"audio of {seconds:.2f} s is implausibly short for {chars} spoken characters"
+    return ""
+
+
+def declared_wav_seconds(head: bytes) -> float | None:
+    """The duration a RIFF/WAVE header declares (its data chunk's size), or None (not a WAV, unknown size).
+
+    Compared with the samples actually there, it tells a truncated file: libsndfile reads
+    what is left and reports that as the length.
+    """
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return None
+    pos, rate, align = 12, 0, 0
+    while pos + 8 <= len(head):
+        chunk, size = head[pos : pos + 4], int.from_bytes(head[pos + 4 : pos + 8], "little")
+        if chunk == b"fmt " and pos + 24 <= len(head):
+            rate = int.from_bytes(head[pos + 12 : pos + 16], "little")
+            align = int.from_bytes(head[pos + 20 : pos + 22], "little")
+        elif chunk == b"data":
+            if not rate or not align or size in (0, 0xFFFFFFFF):  # streaming writers leave the size open
+                return None
+            return size / align / rate
+        pos += 8 + size + (size & 1)
+    return None

@@ -202,6 +202,7 @@ def _stats(by_split: dict[str, list[Clip]], dropped: list[Clip], reports: list[A
             "format": r.format,
             "clips": r.clips,
             "problems": {k: {"count": v[0], "first": v[1]} for k, v in r.problems.items()},
+            "notices": {k: {"count": v[0], "first": v[1]} for k, v in r.notices.items()},
         }
         for r in reports
     ]
@@ -247,7 +248,9 @@ def build_dataset(recipe: Recipe, run_dir: str | Path) -> Path:
         (p, False) for p in recipe.dataset.replay_imports
     ]:
         path = recipe.path(spec)
-        imported, report = load_import(path, root, name=import_name(path), held_out=held_out)
+        imported, report = load_import(
+            path, root, name=import_name(path), held_out=held_out, max_duration=recipe.dataset.max_duration
+        )
         for line in [report.summary(), *report.lines()]:
             print(line, file=sys.stderr)
         reports.append(report)

@@ -29,9 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE, read_native, resample, wav_duration, write_wav
-from ..errors import TermadaptError
+from ..audio import SAMPLE_RATE, declared_wav_seconds, read_native, resample, too_short_for, wav_duration, write_wav
+from ..errors import DictionaryError, TermadaptError
 from ..records import Clip, sha256_text
+from ..text.dictionary import decode_text
 
 __all__ = ["ImportReport", "load_import", "import_name", "AUDIO_SUFFIXES"]
 
@@ -39,6 +40,10 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 PATH_COLUMNS = ("path", "audio", "file", "audio_path", "audio_filepath", "wav")
 TEXT_COLUMNS = ("text", "transcript", "transcription", "sentence")
 IMPORT_FORMAT_VERSION = "v1"  # bump when the conversion changes
+HEADER_BYTES = 65536  # enough to reach a WAV's data chunk past LIST/metadata chunks
+# A WAV holding less than this share of the samples its header declares is truncated (a
+# copy cut short); the slack allows writers that round the declared size.
+TRUNCATED_SHARE = 0.99
 
 
 @dataclass
@@ -50,7 +55,8 @@ class ImportReport:
         source: The path imported.
         format: Detected format (kaldi, csv, jsonl, folder, datasets).
         clips: Usable clips.
-        problems: Problem kind → [count, first example].
+        problems: Problem kind → [count, first example] of skipped items.
+        notices: Kind → [count, first example] of imported items worth a look.
     """
 
     name: str
@@ -58,16 +64,23 @@ class ImportReport:
     format: str = ""
     clips: int = 0
     problems: dict[str, list] = field(default_factory=dict)
+    notices: dict[str, list] = field(default_factory=dict)
 
     def add(self, kind: str, example: str) -> None:
+        """Count a skipped item of ``kind``."""
         entry = self.problems.setdefault(kind, [0, example])
         entry[0] += 1
 
+    def notice(self, kind: str, example: str) -> None:
+        """Count an imported item worth a look (not skipped), e.g. audio outside the import folder."""
+        entry = self.notices.setdefault(kind, [0, example])
+        entry[0] += 1
+
     def lines(self) -> list[str]:
-        """One line per problem kind: ``name: N × kind (first: example)``."""
+        """One line per problem or notice kind: ``name: N × kind (first: example)``."""
         return [
             f"import {self.name} ({self.source}): {count} × {kind} (first: {example})"
-            for kind, (count, example) in sorted(self.problems.items())
+            for kind, (count, example) in sorted({**self.problems, **self.notices}.items())
         ]
 
     def summary(self) -> str:
@@ -107,9 +120,14 @@ def _detect(path: Path) -> str:
     )
 
 
+def _text(path: Path) -> str:
+    """A transcript file as text: UTF-8 (with or without BOM) or CP932, detected as for dictionaries."""
+    return decode_text(path.read_bytes(), str(path))
+
+
 def _kaldi_map(path: Path, report: ImportReport) -> dict[str, str]:
     out: dict[str, str] = {}
-    for no, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
+    for no, line in enumerate(_text(path).splitlines(), 1):
         if not line.strip():
             continue
         parts = line.strip().split(maxsplit=1)
@@ -150,13 +168,14 @@ def _pick(columns: list[str], wanted: tuple[str, ...]) -> str | None:
 def _items_table(path: Path, fmt: str, report: ImportReport) -> Iterator[tuple[str, str, str | bytes]]:
     rows: list[tuple[int, dict]] = []
     if fmt == "csv":
-        with open(path, encoding="utf-8-sig", newline="") as fh:
-            reader = csv.DictReader(fh, delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
-            rows = [(i + 2, r) for i, r in enumerate(reader)]
-            columns = list(reader.fieldnames or [])
+        reader = csv.DictReader(
+            io.StringIO(_text(path), newline=""), delimiter="\t" if path.suffix.lower() == ".tsv" else ","
+        )
+        rows = [(i + 2, r) for i, r in enumerate(reader)]
+        columns = list(reader.fieldnames or [])
     else:
         columns_seen: set[str] = set()
-        for no, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
+        for no, line in enumerate(_text(path).splitlines(), 1):
             if not line.strip():
                 continue
             try:
@@ -197,7 +216,12 @@ def _items_folder(path: Path, report: ImportReport) -> Iterator[tuple[str, str, 
         if not txt.is_file():
             report.add("audio without text", f"{p.name} (no {txt.name})")
             continue
-        yield p.stem, txt.read_text(encoding="utf-8-sig"), str(p)
+        try:
+            text = _text(txt)
+        except DictionaryError as exc:  # one undecodable transcript skips its clip, not the import
+            report.add("undecodable text", f"{exc.path}:{exc.line} ({exc.message})")
+            continue
+        yield p.stem, text, str(p)
 
 
 def _items_datasets(path: Path, report: ImportReport) -> Iterator[tuple[str, str, str | bytes]]:
@@ -223,6 +247,31 @@ def _items_datasets(path: Path, report: ImportReport) -> Iterator[tuple[str, str
             yield f"{split}-{i}" if split else str(i), str(row[text_col] or ""), data
 
 
+def _outside(audio: str, folder: Path) -> bool:
+    """Whether an audio path resolves (``..``, symlinks) outside the import's folder."""
+    return not Path(audio).resolve().is_relative_to(folder.resolve())
+
+
+def _check_header(source: str | bytes, text: str, max_duration: float) -> tuple[str, str]:
+    """Why an item is skipped before its audio is read whole, as (kind, detail); ("", "") when
+    it is not. Too long, truncated and too short for its transcript are all known from the header."""
+    import soundfile as sf
+
+    if isinstance(source, bytes):
+        info, head = sf.info(io.BytesIO(source)), source[:HEADER_BYTES]
+    else:
+        info = sf.info(source)
+        with open(source, "rb") as fh:
+            head = fh.read(HEADER_BYTES)
+    if info.duration > max_duration:
+        return "too long", f"{info.duration:.1f} s > dataset.max_duration {max_duration:g} s"
+    declared = declared_wav_seconds(head)
+    if declared is not None and info.duration < TRUNCATED_SHARE * declared:
+        return "truncated audio", f"{info.duration:.2f} s of the {declared:.2f} s its header declares"
+    short = too_short_for(info.duration, text)
+    return ("too short for its text", short) if short else ("", "")
+
+
 def _convert(source: str | bytes, root: Path) -> tuple[str, float]:
     """Convert audio to a cached 16 kHz mono wav; return (path, duration)."""
     raw = source if isinstance(source, bytes) else Path(source).read_bytes()
@@ -239,7 +288,7 @@ def _convert(source: str | bytes, root: Path) -> tuple[str, float]:
 
 
 def load_import(
-    path: str | Path, root: str | Path, name: str | None = None, held_out: bool = True
+    path: str | Path, root: str | Path, name: str | None = None, held_out: bool = True, max_duration: float = 30.0
 ) -> tuple[list[Clip], ImportReport]:
     """Read one import source into clips (see the module docstring).
 
@@ -248,6 +297,7 @@ def load_import(
         root: Audio cache folder where converted wavs are stored.
         name: Import name (default: from the path).
         held_out: True for evaluation imports, False for replay imports.
+        max_duration: Longer audio is skipped from its header, before it is read.
 
     Returns:
         The usable clips (split ``import_<name>``, voice ``import:<name>``) and the report.
@@ -276,6 +326,15 @@ def load_import(
         if not text:
             report.add("empty text", f"{item_id}: {label}")
             continue
+        try:
+            kind, why = _check_header(audio, text, max_duration)
+        except Exception as exc:  # noqa: BLE001 - an unreadable header is counted like unreadable audio
+            kind, why = "unreadable audio", f"{type(exc).__name__}: {' '.join(str(exc).split())}"
+        if kind:
+            report.add(kind, f"{item_id}: {label} ({why})")
+            continue
+        if isinstance(audio, str) and _outside(audio, path if path.is_dir() else path.parent):
+            report.notice("audio outside the import folder (followed)", f"{item_id}: {audio}")
         try:
             wav_path, duration = _convert(audio, root)
         except Exception as exc:  # a bad file is counted, the import goes on

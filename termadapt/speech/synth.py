@@ -21,7 +21,6 @@ import os
 import random
 import sys
 import time
-import unicodedata
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE, read_file, resample, wav_duration, write_wav
+from ..audio import SAMPLE_RATE, read_file, resample, too_short_for, wav_duration, write_wav
 from ..cache import cache_dir
 from ..config import Recipe, save_resolved
 from ..errors import TermadaptError
@@ -70,10 +69,6 @@ CLIP_LEVEL = 0.98
 CLIP_TOLERANCE = 1e-6
 CLIP_MIN_SAMPLES = 32
 CLIP_MAX_SHARE = 1e-3
-# Least duration per spoken character (kana, kanji, Latin letter, digit): half the time the
-# fastest allowed setting takes (speed 2.0 speaks ~16 morae/s, 0.06 s each), so only audio
-# that cannot contain its text is refused — a TTS that skipped the words, not a fast voice.
-MIN_SECONDS_PER_CHAR = 0.03
 # Jobs sent to a worker at once: amortises inter-process overhead of ~1 ms per task.
 CHUNK_SIZE = 8
 
@@ -148,18 +143,14 @@ def normalize_audio(wav: np.ndarray, sr: int) -> np.ndarray:
 
 
 def check_length(wav: np.ndarray, tts_text: str) -> None:
-    """Refuse audio implausibly short for its text (see :data:`MIN_SECONDS_PER_CHAR`).
+    """Refuse audio implausibly short for its text (:func:`termadapt.audio.too_short_for`).
 
     Raises:
         ValueError: the clip lasts less than the text's spoken characters allow.
     """
-    chars = sum(1 for c in tts_text if unicodedata.category(c)[0] in "LN")
-    seconds = len(wav) / SAMPLE_RATE
-    if seconds < MIN_SECONDS_PER_CHAR * chars:
-        raise ValueError(
-            f"audio of {seconds:.2f} s is implausibly short for {chars} spoken characters "
-            "(the TTS did not speak the text)"
-        )
+    problem = too_short_for(len(wav) / SAMPLE_RATE, tts_text)
+    if problem:
+        raise ValueError(f"{problem} (the TTS did not speak the text)")
 
 
 # ----------------------------------------------------------------------------- planning

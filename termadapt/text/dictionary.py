@@ -42,6 +42,7 @@ __all__ = [
     "load_dictionary",
     "load_dictionaries",
     "parse_dictionary_text",
+    "decode_text",
     "speakable",
 ]
 
@@ -108,8 +109,14 @@ def _line_of(data: bytes, offset: int) -> int:
     return data.count(b"\n", 0, max(0, offset)) + 1
 
 
-def _decode(data: bytes, path: str, encoding: str) -> str:
-    """Bytes → text, detecting UTF-8 (BOM or not) and CP932 when ``encoding`` is auto."""
+def decode_text(data: bytes, path: str, encoding: str = "auto") -> str:
+    """Bytes → text, detecting UTF-8 (BOM or not) and CP932 when ``encoding`` is auto.
+
+    The one text decoder for user files (dictionaries, transcripts of imported speech).
+
+    Raises:
+        DictionaryError: naming the file and line of the first byte that does not decode.
+    """
     enc = encoding.lower().replace("_", "-")
     if enc not in {e.replace("_", "-") for e in ENCODINGS}:
         raise DictionaryError(path, 0, f"unknown encoding {encoding!r}", f"use one of {', '.join(ENCODINGS)}")
@@ -499,7 +506,7 @@ def check_bytes(data: bytes, path: str = "<bytes>", encoding: str = "auto") -> D
             ]
         )
     try:
-        text = _decode(data, path, encoding)
+        text = decode_text(data, path, encoding)
     except DictionaryError as exc:
         return DictionaryResult(errors=[exc])
     return parse_dictionary_text(text, path)

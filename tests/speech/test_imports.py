@@ -129,3 +129,49 @@ def test_import_with_nothing_usable_fails_clearly(tmp_path):
     (d / "audio_paths").write_text(f"u1 {d / 'nope.wav'}\n", encoding="utf-8")
     with pytest.raises(TermadaptError, match="no usable clip .*missing audio"):
         load_import(d, tmp_path / "cache")
+
+
+def test_cp932_transcripts_truncated_long_and_short_audio(tmp_path):
+    d = tmp_path / "sjis"
+    d.mkdir()
+    _wav(d / "ok.wav", seconds=1.0)
+    _wav(d / "long.wav", seconds=3.0)
+    _wav(d / "short.wav", seconds=0.1)
+    whole = (d / "ok.wav").read_bytes()
+    (d / "cut.wav").write_bytes(whole[: len(whole) // 2])  # header still declares 1.0 s
+    (d / "text").write_bytes(
+        "ok 心電図を確認します\nlong 長い音声\nshort これは短すぎる音声のはずです\ncut 途中で切れた\n".encode("cp932")
+    )
+    (d / "wav.scp").write_text("".join(f"{k} {k}.wav\n" for k in ("ok", "long", "short", "cut")), encoding="utf-8")
+    clips, report = load_import(d, tmp_path / "cache", max_duration=2.0)
+    assert [c.text for c in clips] == ["心電図を確認します"]  # CP932 decoded, not mojibake
+    assert {k: v[0] for k, v in report.problems.items()} == {
+        "too long": 1,
+        "too short for its text": 1,
+        "truncated audio": 1,
+    }
+    assert "3.0 s > dataset.max_duration 2 s" in report.problems["too long"][1]
+    assert "of the 1.00 s its header declares" in report.problems["truncated audio"][1]
+
+
+def test_audio_outside_folder_is_noticed_and_undecodable_txt_skipped(tmp_path):
+    outside = _wav(tmp_path / "elsewhere.wav")
+    d = tmp_path / "kaldi"
+    d.mkdir()
+    _wav(d / "in.wav")
+    (d / "text").write_text("a 中の音声\nb 外の音声\n", encoding="utf-8")
+    (d / "audio_paths").write_text(f"a in.wav\nb ../{outside.name}\n", encoding="utf-8")
+    clips, report = load_import(d, tmp_path / "cache")
+    assert len(clips) == 2 and not report.problems  # followed, not refused: users keep audio elsewhere
+    assert report.notices["audio outside the import folder (followed)"][0] == 1
+    assert any("outside the import folder" in line and "elsewhere.wav" in line for line in report.lines())
+
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    _wav(folder / "good.wav")
+    (folder / "good.txt").write_text("はい", encoding="utf-8")
+    _wav(folder / "bad.wav")
+    (folder / "bad.txt").write_bytes(b"\xff\xfe\x00\x81")  # neither UTF-8 nor CP932
+    clips, report = load_import(folder, tmp_path / "cache")
+    assert [c.text for c in clips] == ["はい"]
+    assert report.problems["undecodable text"][0] == 1 and "bad.txt" in report.problems["undecodable text"][1]
