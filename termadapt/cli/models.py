@@ -28,8 +28,10 @@ def transcribe(
         False, "--timestamps", help="Print 'start<TAB>end<TAB>text' segment lines (seconds)."
     ),
     fmt: str = typer.Option("txt", "--format", "-f", help="Output format: txt, srt or json."),
-    num_beams: int = typer.Option(1, "--beams", help="Beam size (1 = greedy)."),
-    max_tokens: int = typer.Option(0, "--max-tokens", help="Cap on tokens per 30 s window (0 = model limit, 448)."),
+    num_beams: int = typer.Option(1, "--beams", min=1, help="Beam size (1 = greedy)."),
+    max_tokens: int = typer.Option(
+        0, "--max-tokens", min=0, help="Cap on tokens per 30 s window (0 = model limit, 448)."
+    ),
     cache_dir: Optional[Path] = typer.Option(
         None,
         "--cache-dir",
@@ -86,7 +88,9 @@ def export(
         "-q",
         help="openai: float32 (default) or float16; ct2: float16 (default), float32, bfloat16, int8, int8_float16, ...",
     ),
-    force: bool = typer.Option(False, "--force", help="Replace an existing output directory (ct2)."),
+    force: bool = typer.Option(
+        False, "--force", help="Replace an existing output (the .pt and its tokenizer file, or the ct2 directory)."
+    ),
     cache_dir: Optional[Path] = typer.Option(
         None,
         "--cache-dir",

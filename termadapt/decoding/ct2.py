@@ -83,7 +83,7 @@ def ct2_dir(cond: Condition, cache_dir: str | os.PathLike[str] | None = None) ->
     from ..models.export import export_ct2
 
     out = _cache_dir("ct2", cache_dir) / f"{cond.fingerprint}-{CT2_STORAGE}-v{CT2_LAYOUT_VERSION}"
-    with file_lock(out.with_name(out.name + ".lock")):  # two evaluations converting the same model wait
+    with file_lock(out.with_name(f".{out.name}.lock")):  # two evaluations converting the same model wait
         if (out / ".complete").is_file() and (out / "model.bin").is_file():
             return out
         export_ct2(cond.model, cond.processor, out, quantization=CT2_STORAGE, force=True)

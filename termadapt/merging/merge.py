@@ -28,6 +28,7 @@ from typing import Any
 from ..config import Recipe, save_resolved
 from ..decoding import default_device
 from ..errors import TermadaptError
+from ..models.resolve import quiet_transformers
 from ..records import MERGED_DIR, MODEL_DIR, atomic_write_text
 from ..scoring.budget import Budget
 from ..training.data import SpeechCollator
@@ -57,8 +58,9 @@ def _write_model_dir(model: Any, processor: Any, adapted_dir: Path, out_dir: Pat
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir, prefix=".model-"))
     try:
-        model.save_pretrained(tmp)
-        processor.save_pretrained(tmp)
+        with quiet_transformers():
+            model.save_pretrained(tmp)
+            processor.save_pretrained(tmp)
         gen = adapted_dir / "generation_config.json"
         if gen.is_file():  # the adapted run's language/task settings, exactly as trained
             shutil.copyfile(gen, tmp / "generation_config.json")

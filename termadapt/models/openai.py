@@ -10,6 +10,7 @@ An openai-whisper checkpoint is ``{"dims": {...}, "model_state_dict": {...}}`` s
 from __future__ import annotations
 
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ __all__ = [
     "load_openai_checkpoint",
     "openai_to_hf",
     "dims_to_config_kwargs",
+    "DIMS_KEYS",
 ]
 
 # Fragment renames between transformers and openai-whisper names, applied in order.
@@ -95,20 +97,69 @@ def hf_to_openai(model: Any) -> dict[str, Any]:
     return {"dims": dims, "model_state_dict": state}
 
 
+# The ``dims`` an openai-whisper checkpoint carries (openai-whisper's ``ModelDimensions``).
+DIMS_KEYS = (
+    "n_mels",
+    "n_vocab",
+    "n_audio_ctx",
+    "n_audio_state",
+    "n_audio_head",
+    "n_audio_layer",
+    "n_text_ctx",
+    "n_text_state",
+    "n_text_head",
+    "n_text_layer",
+)
+
+
+def _load_failure(exc: BaseException) -> str:
+    """torch.load's reason in one whole sentence (its weights-only message spans a page)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))
+    found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+    if found:
+        return (
+            f"it pickles a {found.group(1)} object, and only tensors and plain values are loaded "
+            "(torch.load weights_only=True) so no file can run code"
+        )
+    first = text.strip().splitlines()[0].strip() if text.strip() else type(exc).__name__
+    return first if len(first) <= 200 else first[:200].rsplit(" ", 1)[0] + " …"
+
+
 def load_openai_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load an openai-whisper ``.pt`` safely (``weights_only=True``) and validate its shape."""
+    """Load an openai-whisper ``.pt`` safely (``weights_only=True``) and validate its shape.
+
+    Raises:
+        TermadaptError: one line naming the file and what is wrong (not loadable, not a
+            ``{"dims", "model_state_dict"}`` dict, a missing or non-integer dim, a non-tensor weight).
+    """
     import torch
 
     path = Path(path)
+    with open(path, "rb") as fh:
+        legacy = fh.read(1) == b"\x80"  # torch.save writes a zip; before torch 1.6, a pickle
+    if not legacy and not zipfile.is_zipfile(path):
+        raise TermadaptError(f"{path}: not a loadable openai-whisper checkpoint: not a file written by torch.save")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many types for a bad file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise TermadaptError(f"{path}: not a loadable openai-whisper checkpoint ({first[:200]})") from None
+        raise TermadaptError(f"{path}: not a loadable openai-whisper checkpoint: {_load_failure(exc)}") from None
+    want = "expected a dict with 'dims' and 'model_state_dict', as openai-whisper saves"
     if not isinstance(ckpt, dict) or "dims" not in ckpt or "model_state_dict" not in ckpt:
-        raise TermadaptError(
-            f"{path}: not an openai-whisper checkpoint (expected a dict with 'dims' and 'model_state_dict')"
-        )
+        found = f"keys {', '.join(map(repr, list(ckpt)[:5]))}" if isinstance(ckpt, dict) else type(ckpt).__name__
+        raise TermadaptError(f"{path}: not an openai-whisper checkpoint ({want}; found {found})")
+    dims, state = ckpt["dims"], ckpt["model_state_dict"]
+    if not isinstance(dims, dict):
+        raise TermadaptError(f"{path}: 'dims' is a {type(dims).__name__}, expected a dict of {', '.join(DIMS_KEYS)}")
+    for key in DIMS_KEYS:
+        value = dims.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            problem = "is missing" if key not in dims else f"= {value!r} is not a positive integer"
+            raise TermadaptError(f"{path}: dims['{key}'] {problem} (openai-whisper's ModelDimensions)")
+    if not isinstance(state, dict) or not state:
+        raise TermadaptError(f"{path}: 'model_state_dict' is a {type(state).__name__}, expected a dict of tensors")
+    bad = next((k for k, v in state.items() if not isinstance(v, torch.Tensor)), None)
+    if bad is not None:
+        raise TermadaptError(f"{path}: model_state_dict[{bad!r}] is a {type(state[bad]).__name__}, expected a tensor")
     return ckpt
 
 

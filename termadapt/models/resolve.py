@@ -18,9 +18,11 @@ there afterwards.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,7 @@ __all__ = [
     "convert_ct2_dir",
     "convert_openai_checkpoint",
     "load_hf_dir",
+    "quiet_transformers",
 ]
 
 # Short names and their hub ids; only whisper-base has an offline source (docs/design.md, "Weights offline").
@@ -63,7 +66,30 @@ SHORT_NAMES = {
 OFFLINE_SHORT_NAME = "whisper-base"
 # Files faster-whisper reads next to model.bin.
 CT2_SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.json", "preprocessor_config.json")
-_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+# Weight files of a transformers directory that are loaded: safetensors only, never a pickle.
+_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json")
+# Pickled weight files a transformers directory may hold instead; refused by name.
+_PICKLED_WEIGHT_FILES = ("pytorch_model.bin", "pytorch_model.bin.index.json")
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' own progress bars and notices while loading or saving weights.
+
+    transformers 5 draws a "Loading weights" / "Writing model shards" bar for every call;
+    termadapt's stages show their own progress, and the bars would tear it.
+    """
+    from transformers.utils import logging as hf_logging
+
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 def resolve_model(
@@ -103,7 +129,7 @@ def local_path(spec: str | os.PathLike[str]) -> Path | None:
     looks_local = (
         isinstance(spec, os.PathLike)
         or text.startswith((".", "/", "~"))
-        or text.endswith((".pt", ".pth", ".bin"))
+        or text.endswith((".pt", ".pth", ".bin", "/", os.sep))
         or text.count("/") > 1
         or os.sep == "\\"
         and "\\" in text
@@ -126,6 +152,13 @@ def _local_to_hf_dir(path: Path, cache_dir: Any) -> Path:
         return convert_ct2_dir(path, cache_dir)
     if (path / "config.json").is_file() and any((path / f).is_file() for f in _WEIGHT_FILES):
         return path
+    pickled = next((f for f in _PICKLED_WEIGHT_FILES if (path / f).is_file()), None)
+    if pickled:
+        raise TermadaptError(
+            f"model {path}: holds {pickled} (a pickle) but no model.safetensors — termadapt loads only "
+            "safetensors, so no model file can run code; if you trust it, load it with "
+            "transformers yourself and save_pretrained() it again, which writes model.safetensors"
+        )
     raise TermadaptError(
         f"model {path}: directory holds neither a transformers model (config.json + model.safetensors) nor a CTranslate2 model.bin"
     )
@@ -188,25 +221,60 @@ def _hub_dir(hub_id: str, short: str | None = None) -> Path:
     return Path(snap)
 
 
+def _check_config(path: Path, label: str) -> None:
+    """Refuse a ``config.json`` that is not a Whisper model's, in one line."""
+    config = path / "config.json"
+    try:
+        data = json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise TermadaptError(f"model {label}: {config} is not readable JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise TermadaptError(f"model {label}: {config} holds a {type(data).__name__}, expected a JSON object")
+    if data.get("model_type") != "whisper":
+        raise TermadaptError(
+            f"model {label}: {config} describes a {data.get('model_type')!r} model, not 'whisper' — "
+            "termadapt adapts Whisper models only"
+        )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
 def load_hf_dir(path: Path, spec: str = "") -> tuple[Any, Any]:
-    """Load a transformers Whisper directory and its (checked) processor."""
+    """Load a transformers Whisper directory (safetensors only) and its (checked) processor.
+
+    Raises:
+        TermadaptError: one line naming the model and the file that is wrong.
+    """
     from transformers import WhisperForConditionalGeneration, WhisperProcessor
 
     label = spec or str(path)
+    _check_config(path, label)
     try:
-        model = WhisperForConditionalGeneration.from_pretrained(path)
-    except (OSError, ValueError) as exc:
+        with quiet_transformers():
+            model = WhisperForConditionalGeneration.from_pretrained(path, use_safetensors=True)
+    except Exception as exc:  # noqa: BLE001 - bad JSON, truncated safetensors, shape mismatches all end here
         raise TermadaptError(
-            f"model {label}: cannot load transformers weights from {path} ({str(exc).splitlines()[0][:160]})"
+            f"model {label}: cannot load transformers weights from {path} ({_first_line(exc)})"
         ) from None
-    if (path / "processor_config.json").is_file() or (path / "preprocessor_config.json").is_file():
-        processor = WhisperProcessor.from_pretrained(path)
-    elif (path / "tokenizer.json").is_file():
-        processor = build_processor(path / "tokenizer.json", num_mel_bins=model.config.num_mel_bins)
-    else:
+    try:
+        if (path / "processor_config.json").is_file() or (path / "preprocessor_config.json").is_file():
+            processor = WhisperProcessor.from_pretrained(path)
+        elif (path / "tokenizer.json").is_file():
+            processor = build_processor(path / "tokenizer.json", num_mel_bins=model.config.num_mel_bins)
+        else:
+            raise TermadaptError(
+                f"model {label}: {path} has no tokenizer.json / processor files; save the processor next to the model"
+            )
+    except TermadaptError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a damaged tokenizer or processor file
         raise TermadaptError(
-            f"model {label}: {path} has no tokenizer.json / processor files; save the processor next to the model"
-        )
+            f"model {label}: cannot load the tokenizer / processor files in {path} "
+            f"({type(exc).__name__}: {_first_line(exc)}); save the processor next to the model again"
+        ) from None
     check_tokenizer(processor.tokenizer, source=f"model {label}")
     if getattr(model.generation_config, "lang_to_id", None) is None:
         model.generation_config = whisper_generation_config(
@@ -264,7 +332,7 @@ def convert_ct2_dir(ct2_dir: Path, cache_dir: Any = None) -> Path:
             state = ct2_to_hf_state_dict(ct2)
             settings = ct2_generation_settings(ct2_dir / "config.json") if (ct2_dir / "config.json").is_file() else {}
             bar.update()
-            _save_hf(tmp, dims, state, tokenizer_json, settings)
+            _save_hf(tmp, dims, state, tokenizer_json, settings, source=ct2_dir)
             bar.update()
 
     return cached_dir(key, build, cache_dir)
@@ -310,13 +378,18 @@ def convert_openai_checkpoint(path: Path, cache_dir: Any = None) -> Path:
             settings = ct2_generation_settings(files["config"])
             settings.pop("alignment_heads", None)  # base's heads; unknown for other sizes
         state = {k: v.numpy() for k, v in openai_to_hf(ckpt).items()}
-        _save_hf(tmp, dims, state, tok, settings)
+        _save_hf(tmp, dims, state, tok, settings, source=path)
 
     return cached_dir(key, build, cache_dir)
 
 
 def _save_hf(
-    out: Path, dims: dict[str, int], state: dict[str, Any], tokenizer_json: Path, settings: dict[str, Any]
+    out: Path,
+    dims: dict[str, int],
+    state: dict[str, Any],
+    tokenizer_json: Path,
+    settings: dict[str, Any],
+    source: Path | str = "",
 ) -> None:
     """Build a Whisper model from ``state`` (strictly), save it with its processor to ``out``."""
     import torch
@@ -332,15 +405,23 @@ def _save_hf(
     missing, unexpected = expected - set(tensors), set(tensors) - expected
     if missing or unexpected:
         raise TermadaptError(
-            f"conversion produced wrong tensor names (missing {sorted(missing)[:3]}, unexpected {sorted(unexpected)[:3]})"
+            f"model {source}: its weights are not a Whisper model's (missing {sorted(missing)[:3]}, "
+            f"unexpected {sorted(unexpected)[:3]})"
+        )
+    wrong = next((k for k, v in tensors.items() if tuple(v.shape) != tuple(model.state_dict()[k].shape)), None)
+    if wrong is not None:
+        raise TermadaptError(
+            f"model {source}: weight {wrong} has shape {tuple(tensors[wrong].shape)} but its dims call for "
+            f"{tuple(model.state_dict()[wrong].shape)} — the file's dims and weights disagree"
         )
     model.load_state_dict(tensors, strict=True)
     model.tie_weights()
     model.generation_config = generation_config
-    model.save_pretrained(out)
-    processor.save_pretrained(out)
-    # faster-whisper and other tools look for the feature-extractor file by this name.
-    processor.feature_extractor.save_pretrained(out)
+    with quiet_transformers():
+        model.save_pretrained(out)
+        processor.save_pretrained(out)
+        # faster-whisper and other tools look for the feature-extractor file by this name.
+        processor.feature_extractor.save_pretrained(out)
     (out / "termadapt_source.json").write_text(
         json.dumps({"tokenizer": str(tokenizer_json)}, indent=1) + "\n", encoding="utf-8"
     )

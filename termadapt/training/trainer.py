@@ -37,6 +37,7 @@ from ..config import Recipe, save_resolved, to_toml
 from ..dataset import check_columns, open_dataset, split_rows, undecoded
 from ..decoding import HypothesisCache
 from ..errors import ConfigError, MissingDependencyError, TermadaptError
+from ..models.resolve import quiet_transformers
 from ..records import (
     CHECKPOINTS_DIR,
     DATASET_DIR,
@@ -515,8 +516,9 @@ def _save_model(
     gc.language, gc.task = recipe.model.language, recipe.model.task
     gc.forced_decoder_ids = None  # language/task come from the generation config, not forced ids
     model.config.forced_decoder_ids = None
-    model.save_pretrained(str(tmp), safe_serialization=True)
-    processor.save_pretrained(str(tmp))
+    with quiet_transformers():  # transformers 5 writes safetensors (never a pickle) by default
+        model.save_pretrained(str(tmp))
+        processor.save_pretrained(str(tmp))
     atomic_write_text(tmp / "training_args.json", trainer.args.to_json_string())
     atomic_write_text(tmp / RESOLVED_RECIPE, to_toml(recipe))
     state = trainer.state
