@@ -12,16 +12,26 @@ never leaves a half-written manifest behind.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import os
 import tempfile
+import types
+import typing
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .errors import TermadaptError
+
 __all__ = [
+    "SchemaError",
+    "describe_json",
+    "from_jsonable",
+    "current_umask",
+    "shareable",
     "TERMS_FILE",
     "USER_DICT_DIR",
     "UTTERANCES_FILE",
@@ -64,6 +74,8 @@ MERGED_DIR = "merged"  # merge stage: the merged model (+ merge_curve.json)
 HYPOTHESES_DIR = "hypotheses"  # every decode: cached transcripts, one file per model
 EVAL_DIR = "eval"  # evaluate stage: audio of regressed clips
 REPORT_DIR = "report"  # evaluate stage: report.json; report stage: md, html, csv
+# The stage that writes each manifest: where a damaged one is made again from.
+_STAGE_OF = {TERMS_FILE: "terms", UTTERANCES_FILE: "sentences", SYNTH_FILE: "synth"}
 RESOLVED_RECIPE = "config.resolved.toml"  # every stage: the recipe it ran with
 
 
@@ -164,24 +176,109 @@ def _to_jsonable(record: Any) -> dict[str, Any]:
     raise TypeError(f"cannot write {type(record).__name__} to a manifest")
 
 
-def _from_jsonable(cls: type[T], row: dict[str, Any]) -> T:
-    names = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+class SchemaError(ValueError):
+    """A JSON value of the wrong shape for its record: ``where`` (``sets[2].conditions[0].cer``) and why."""
+
+    def __init__(self, where: str, problem: str) -> None:
+        super().__init__(f"{where or 'the top level'}: {problem}")
+        self.where, self.problem = where, problem
+
+
+def describe_json(value: Any) -> str:
+    """A parsed JSON value named for an error message: ``a list``, ``int 3``, ``null``."""
+    if value is None:
+        return "null"
+    named = {dict: "an object", list: "a list", str: "a string"}.get(type(value))
+    return named or f"{type(value).__name__} {value!r}"[:60]
+
+
+@functools.cache
+def _hints(cls: type) -> tuple[tuple[str, Any, bool], ...]:
+    """(name, type, required) of each field of dataclass ``cls``; computed once per class."""
+    hints = typing.get_type_hints(cls)
+    return tuple(
+        (f.name, hints[f.name], f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+        for f in dataclasses.fields(cls)
+    )
+
+
+def _checked(tp: Any, value: Any, where: str) -> Any:
+    """``value`` (parsed JSON) as type ``tp``, checked; raises :class:`SchemaError` naming ``where``."""
+    if tp is Any:
+        return value
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if value is None and len(args) < len(typing.get_args(tp)):
+            return None
+        return _checked(args[0], value, where) if len(args) == 1 else value
+    if dataclasses.is_dataclass(tp):
+        return from_jsonable(tp, value, where)
+    if origin in (list, tuple):
+        if not isinstance(value, list):
+            raise SchemaError(where, f"expected a list, found {describe_json(value)}")
+        arg = (typing.get_args(tp) or (Any,))[0]
+        items = [_checked(arg, v, f"{where}[{i}]") for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise SchemaError(where, f"expected an object, found {describe_json(value)}")
+        arg = (typing.get_args(tp) or (str, Any))[1]
+        return {k: _checked(arg, v, f"{where}.{k}") for k, v in value.items()}
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SchemaError(where, f"expected a number, found {describe_json(value)}")
+        return float(value)
+    if tp is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise SchemaError(where, f"expected an integer, found {describe_json(value)}")
+    if tp in (str, bool) and not isinstance(value, tp):
+        raise SchemaError(
+            where, f"expected {'a string' if tp is str else 'true or false'}, found {describe_json(value)}"
+        )
+    return value
+
+
+def from_jsonable(cls: type[T], data: Any, where: str = "") -> T:
+    """Rebuild dataclass ``cls`` from parsed JSON, checking each field's type (recursively).
+
+    The one JSON → record reader: manifests and ``report.json`` both use it. Unknown keys are
+    ignored (newer files may add fields); lists become tuples where the field is a tuple.
+
+    Raises:
+        SchemaError: naming the first field (``where`` + path) missing or of the wrong type.
+    """
+    if not isinstance(data, dict):
+        raise SchemaError(where, f"expected an object ({cls.__name__}), found {describe_json(data)}")
     kwargs = {}
-    for key, value in row.items():
-        if key not in names:
-            continue  # tolerate newer manifests with extra fields
-        if isinstance(value, list):
-            value = tuple(value)
-        kwargs[key] = value
+    for name, tp, required in _hints(cls):
+        path = f"{where}.{name}" if where else name
+        if name in data:
+            kwargs[name] = _checked(tp, data[name], path)
+        elif required:
+            raise SchemaError(path, "missing")
     return cls(**kwargs)
 
 
+def current_umask() -> int:
+    """The process umask (read by setting it and back: the only portable way)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def shareable(path: str | os.PathLike[str]) -> None:
+    """Give a file or folder made by ``tempfile`` (0600 / 0700) the mode a plain ``open`` or
+    ``mkdir`` would: 0666 / 0777 less the umask, so a shared cache is readable by others."""
+    os.chmod(path, (0o777 if os.path.isdir(path) else 0o666) & ~current_umask())
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    """Write ``data`` to ``path`` through a temporary file and a rename (mode as ``open`` gives)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        shareable(tmp)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -217,11 +314,18 @@ def read_jsonl(path: str | os.PathLike[str], cls: type[T] | None = None) -> list
 def iter_jsonl(path: str | os.PathLike[str], cls: type[T] | None = None) -> Iterator[Any]:
     """Iterate over a JSONL manifest lazily (see :func:`read_jsonl`)."""
     with open(path, encoding="utf-8") as fh:
-        for line in fh:
+        for no, line in enumerate(fh, 1):
             if not line.strip():
                 continue
-            row = json.loads(line)
-            yield _from_jsonable(cls, row) if cls is not None else row
+            try:
+                row = json.loads(line)
+                yield from_jsonable(cls, row) if cls is not None else row
+            except (json.JSONDecodeError, SchemaError) as exc:
+                problem = f"not valid JSON ({exc.msg})" if isinstance(exc, json.JSONDecodeError) else str(exc)
+                raise TermadaptError(
+                    f"{path}:{no}: {problem} — the file was damaged or edited; re-run the stage that writes it "
+                    f"(build-and-train RECIPE --from {_STAGE_OF.get(Path(path).name, 'terms')} --force)"
+                ) from None
 
 
 def sha256_text(*parts: str) -> str:

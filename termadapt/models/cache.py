@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ..cache import cache_dir as _cache_dir
+from ..records import shareable
 
 __all__ = ["CONVERTER_VERSION", "models_dir", "source_key", "cached_dir"]
 
@@ -60,7 +61,7 @@ def cached_dir(key: str, build: Callable[[Path], None], cache_dir: str | os.Path
     try:
         build(tmp)
         (tmp / ".complete").write_text(CONVERTER_VERSION + "\n", encoding="utf-8")
-        os.chmod(tmp, 0o755)  # mkdtemp makes it private; a shared cache must be readable
+        shareable(tmp)  # mkdtemp makes it private; a shared cache must be readable
         if final.exists():  # an incomplete leftover, or a concurrent build that finished first
             if (final / ".complete").is_file():
                 return final

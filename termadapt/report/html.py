@@ -225,7 +225,8 @@ def _audio(run_dir: Path, rel: str, embed: bool) -> str:
     if not rel:
         return ""
     path = run_dir / rel
-    if embed and path.is_file():
+    inside = path.resolve().is_relative_to(Path(run_dir).resolve())  # a hand-edited report.json embeds no other file
+    if embed and inside and path.is_file():
         data = base64.b64encode(path.read_bytes()).decode("ascii")
         return f"<audio controls preload='none' src='data:audio/wav;base64,{data}'></audio>"
     return f"<a href='../{_e(rel)}'>{_e(Path(rel).name)}</a>"

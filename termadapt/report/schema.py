@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Optional
 
 from ..errors import TermadaptError
-from ..records import atomic_write_text
+from ..records import SchemaError, atomic_write_text, describe_json, from_jsonable
 from ..scoring.budget import BudgetCheck, BudgetResult
 from ..scoring.records import ClipChange, ConditionMetrics, Leak, OverTrigger, SetMetrics, TermRow, UtteranceRow
 
@@ -43,6 +41,7 @@ __all__ = [
     "load_report",
     "to_dict",
     "from_dict",
+    "SchemaError",
 ]
 
 SCHEMA_VERSION = 1
@@ -129,34 +128,15 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
-def _build(tp: Any, value: Any) -> Any:
-    if value is None:
-        return None
-    origin = typing.get_origin(tp)
-    if origin in (Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _build(args[0], value) if len(args) == 1 else value
-    if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value)
-    if origin is list:
-        (arg,) = typing.get_args(tp) or (Any,)
-        return [_build(arg, v) for v in value]
-    if origin is dict:
-        _, arg = typing.get_args(tp) or (str, Any)
-        return {k: _build(arg, v) for k, v in value.items()}
-    if tp is float and isinstance(value, int):
-        return float(value)
-    return value
-
-
 def from_dict(cls: type, data: dict[str, Any]) -> Any:
-    """Rebuild dataclass ``cls`` from :func:`to_dict` output; unknown keys are ignored."""
-    hints = typing.get_type_hints(cls)
-    kwargs = {}
-    for f in dataclasses.fields(cls):
-        if f.name in data:
-            kwargs[f.name] = _build(hints[f.name], data[f.name])
-    return cls(**kwargs)
+    """Rebuild dataclass ``cls`` from :func:`to_dict` output, checking every field's type.
+
+    Unknown keys are ignored (newer minor versions may add fields).
+
+    Raises:
+        SchemaError: naming the first field that is missing or of the wrong type.
+    """
+    return from_jsonable(cls, data)
 
 
 def save_report(report: Report, path: str | Path) -> Path:
@@ -170,7 +150,8 @@ def load_report(path: str | Path) -> Report:
     """Read ``report.json``.
 
     Raises:
-        TermadaptError: the file is missing, not JSON, or from a newer schema version.
+        TermadaptError: the file is missing, not JSON, from a newer schema version, or of the
+            wrong shape (naming the field).
     """
     path = Path(path)
     if not path.is_file():
@@ -179,10 +160,17 @@ def load_report(path: str | Path) -> Report:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise TermadaptError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}) — re-run `termadapt evaluate`") from None
+    if not isinstance(data, dict):
+        raise TermadaptError(f"{path}: holds {describe_json(data)}, not a report object — re-run `termadapt evaluate`")
     version = data.get("schema_version")
     if not isinstance(version, int) or version > SCHEMA_VERSION:
         raise TermadaptError(
             f"{path}: report schema version {version!r} is not supported (this termadapt reads ≤ {SCHEMA_VERSION})"
             " — upgrade termadapt or re-run `termadapt evaluate`"
         )
-    return from_dict(Report, data)
+    try:
+        return from_dict(Report, data)
+    except SchemaError as exc:
+        raise TermadaptError(
+            f"{path}: field {exc.where}: {exc.problem} — the file was edited or damaged; re-run `termadapt evaluate`"
+        ) from None

@@ -105,3 +105,46 @@ def test_write_report_files(tmp_path) -> None:
     assert "data:audio/wav" not in (out / "report.html").read_text(encoding="utf-8")
     with pytest.raises(TermadaptError, match="report.formats"):
         write_report(tmp_path, formats=["pdf"])
+
+
+@pytest.mark.parametrize(
+    "mutate, field_name, problem",
+    [
+        (lambda d: [d], None, "holds a list, not a report object"),
+        (lambda d: {k: v for k, v in d.items() if k != "run_dir"}, "run_dir", "missing"),
+        (lambda d: {**d, "sets": {"a": 1}}, "sets", "expected a list, found an object"),
+        (lambda d: {**d, "budget": None}, "budget", "expected an object (BudgetResult), found null"),
+        (
+            lambda d: {**d, "sets": [{**d["sets"][0], "conditions": [{**d["sets"][0]["conditions"][0], "cer": "x"}]}]},
+            "sets[0].conditions[0].cer",
+            "expected a number, found a string",
+        ),
+        (
+            lambda d: {**d, "utterances": [{**d["utterances"][0], "hyps": {"base": 3}}]},
+            "utterances[0].hyps.base",
+            "expected a string, found int 3",
+        ),
+        (lambda d: {**d, "terms": [{**d["terms"][0], "total": True}]}, "terms[0].total", "expected an integer"),
+    ],
+)
+def test_report_of_the_wrong_shape_names_the_field(tmp_path, mutate, field_name, problem) -> None:
+    path = save_report(sample_report(), tmp_path / "report.json")
+    path.write_text(json.dumps(mutate(json.loads(path.read_text(encoding="utf-8")))), encoding="utf-8")
+    with pytest.raises(TermadaptError) as info:
+        load_report(path)
+    msg = str(info.value)
+    assert msg.startswith(f"{path}: ") and problem in msg and "\n" not in msg
+    if field_name:
+        assert f"field {field_name}: {problem}" in msg
+
+
+def test_html_embeds_no_audio_from_outside_the_run_dir(tmp_path) -> None:
+    rep = sample_report(tmp_path)
+    secret = tmp_path.parent / f"{tmp_path.name}-secret.wav"
+    secret.write_bytes(b"RIFF private")
+    for change in rep.changes:
+        change.audio = f"../{secret.name}"  # a hand-edited report.json
+    save_report(rep, tmp_path / "report" / "report.json")
+    out = write_report(tmp_path, formats=["html"])
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert rep.changes and "data:audio/wav" not in html and secret.name in html  # linked, not embedded
