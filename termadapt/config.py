@@ -299,7 +299,9 @@ class EvaluateConfig:
         valid="[1, 444]",
     )
     max_general_cer_increase: float = doc(
-        "Budget: general CER may rise at most this many points.", 0.5, valid="[0, 100]"
+        "Budget: general CER may rise at most this many points (insertions can push CER past 100).",
+        0.5,
+        valid="[0, inf)",
     )
     min_term_recall: float = doc("Budget: term recall on held-out speech at least this share.", 0.95, valid="[0, 1]")
     max_invented_terms: int = doc("Budget: general clips with an invented term, at most.", 0, valid="[0, inf)")

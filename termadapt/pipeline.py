@@ -204,6 +204,10 @@ def run_pipeline(
     run_dir.mkdir(parents=True, exist_ok=True)
     save_resolved(recipe, run_dir)
     selected = {s.name for s in select_stages(start, stop)}
+    if "synth" in selected:  # a misspelt voice fails now, not after the terms and sentences stages
+        from .speech.synth import check_voices
+
+        check_voices(recipe, run_dir)
     results: list[dict[str, Any]] = []
     for spec, key in _chained_keys(recipe):
         if spec.name not in selected:

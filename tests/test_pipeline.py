@@ -148,3 +148,17 @@ def test_disabled_merge_is_reported(tmp_path, fake_stages):
     result = pipeline.run_pipeline(recipe, tmp_path / "run", log=lambda m: None)
     assert {s["name"]: s["status"] for s in result["stages"]}["merge"] == "disabled"
     assert "merge" not in CALLS
+
+
+def test_misspelt_voice_fails_before_any_stage_runs(tmp_path):
+    from termadapt.errors import ConfigError
+    from termadapt.records import TERMS_FILE
+
+    data = {"dictionary": {"paths": ["shipped:demo-product.csv"]}, "synth": {"heldout_voices": ["kokor:jf_alpha"]}}
+    recipe = recipe_from_dict(data, str(tmp_path / "r.toml"))
+    with pytest.raises(ConfigError, match="unknown TTS engine .kokor."):
+        pipeline.run_pipeline(recipe, tmp_path / "run", log=lambda _m: None)
+    assert not (tmp_path / "run" / TERMS_FILE).exists()  # the terms stage never started
+    # Without synth among the selected stages the voices are not needed, so not checked.
+    pipeline.run_pipeline(recipe, tmp_path / "run", stop="terms", log=lambda _m: None)
+    assert (tmp_path / "run" / TERMS_FILE).is_file()

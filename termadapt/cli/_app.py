@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from typing import Any
 
+import click
 import typer
 
 from ..errors import TermadaptError
@@ -19,27 +21,54 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-# Exit codes: 1 = user error (bad input, missing package), 3 = forgetting budget broken,
+# Exit codes (README, "Errors and exit codes"): 1 = user error (bad input, missing package,
+# unwritable or full disk), 2 = command-line usage error (click's own), 3 = forgetting budget
+# broken, 4 = internal error (a bug: the one line says how to get the traceback),
 # 130 = interrupted (re-run the same command to resume).
 EXIT_USER_ERROR = 1
 EXIT_BUDGET_BROKEN = 3
+EXIT_INTERNAL_ERROR = 4
 EXIT_INTERRUPTED = 130
+# Set to 1 to see the Python traceback of an internal error instead of its one line.
+DEBUG_ENV = "TERMADAPT_DEBUG"
 
 
 def command(*args: Any, **kwargs: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register a CLI command whose :class:`TermadaptError` becomes one line on stderr."""
+    """Register a CLI command whose errors become one line on stderr and an exit code.
+
+    A :class:`TermadaptError` or ``OSError`` is the user's to fix (exit 1); any other
+    exception is a bug in termadapt (exit 4, traceback with ``TERMADAPT_DEBUG=1``).
+    """
 
     def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(fn)
         def wrapper(*a: Any, **k: Any) -> Any:
             try:
                 return fn(*a, **k)
+            except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+                raise  # typer's own exits and usage errors keep their codes
             except TermadaptError as exc:
                 typer.echo(f"error: {exc}", err=True)
                 raise typer.Exit(EXIT_USER_ERROR) from None
             except KeyboardInterrupt:
                 typer.echo("interrupted: finished work is kept; run the same command again to resume", err=True)
                 raise typer.Exit(EXIT_INTERRUPTED) from None
+            except OSError as exc:  # the machine refused: permissions, a full disk, a vanished file
+                where = f"{exc.filename}: " if exc.filename else ""
+                typer.echo(
+                    f"error: {where}{exc.strerror or exc} — check the path, its permissions and free space", err=True
+                )
+                raise typer.Exit(EXIT_USER_ERROR) from None
+            except Exception as exc:
+                if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+                    raise
+                reason = " ".join(str(exc).split())[:300]
+                typer.echo(
+                    f"internal error: {type(exc).__name__}: {reason} — this is a bug in termadapt; "
+                    f"re-run with {DEBUG_ENV}=1 for the traceback and report it",
+                    err=True,
+                )
+                raise typer.Exit(EXIT_INTERNAL_ERROR) from None
 
         return app.command(*args, **kwargs)(wrapper)
 

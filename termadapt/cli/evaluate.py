@@ -49,7 +49,7 @@ def evaluate(
 def report(
     run_dir: Path = typer.Argument(..., help="Run directory holding report/report.json."),
     no_audio: bool = typer.Option(False, "--no-audio", help="Do not embed regressed clips' audio in report.html."),
-    max_listed: int = typer.Option(50, "--max-listed", help="Regressions listed per condition in md/html."),
+    max_listed: int = typer.Option(50, "--max-listed", min=0, help="Regressions listed per condition in md/html."),
 ) -> None:
     """Re-render report.md, report.html and hypotheses.csv from RUN_DIR/report/report.json (no model needed)."""
     from ..report import write_report

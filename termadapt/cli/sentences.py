@@ -25,7 +25,7 @@ def sentences(
         "-k",
         help="Show only these kinds (repeatable): term, term_alone, term_context, homophone, general.",
     ),
-    limit: int = typer.Option(40, "--limit", "-n", help="Rows to show (0 = all)."),
+    limit: int = typer.Option(40, "--limit", "-n", min=0, help="Rows to show (0 = all)."),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Run directory (default: the recipe's run_dir)."),
     dry_run: bool = typer.Option(
         False,

@@ -61,7 +61,9 @@ def voices(
 def synth(
     recipe: Path = typer.Argument(..., help="Recipe (.toml)."),
     run_dir: Optional[Path] = typer.Option(None, "--run-dir", help="Run directory (default: the recipe's run_dir)."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-j", help="Worker processes (default: synth.workers)."),
+    workers: Optional[int] = typer.Option(
+        None, "--workers", "-j", min=1, help="Worker processes (default: synth.workers)."
+    ),
 ) -> None:
     """Speak every sentence of utterances.jsonl with the recipe's voices → synth.jsonl.
 

@@ -49,6 +49,7 @@ from .voices import VoicePlan, plan_voices, write_voice_plan
 __all__ = [
     "SynthSummary",
     "synthesize",
+    "check_voices",
     "audio_cache",
     "clip_key",
     "normalize_audio",
@@ -170,6 +171,15 @@ class _Job:
 def engine_options(recipe: Recipe, run_dir: Path) -> dict[str, dict[str, Any]]:
     """Constructor options per engine for this run, as each engine reads them from the recipe."""
     return {name: engine_class(name).options_for(recipe, Path(run_dir)) for name in ENGINE_NAMES}
+
+
+def check_voices(recipe: Recipe, run_dir: Path) -> VoicePlan:
+    """The recipe's voice plan, or the ConfigError a misspelt or overlapping voice gives.
+
+    Cheap (no audio is made); the orchestrator calls it before the first stage so a typo in
+    ``[synth]`` is reported before minutes of other work.
+    """
+    return plan_voices(recipe.synth, engine_options(recipe, run_dir))
 
 
 def _subset(voices: list[VoiceSpec], k: int, rng: random.Random) -> list[VoiceSpec]:
@@ -341,7 +351,7 @@ def synthesize(recipe: Recipe, run_dir: str | Path, workers: int | None = None) 
         raise TermadaptError(f"{source}: no utterances — check the dictionary and templates, then re-run sentences")
     started = time.perf_counter()
     options = engine_options(recipe, run_dir)
-    plan = plan_voices(recipe.synth, options)
+    plan = check_voices(recipe, run_dir)
     write_voice_plan(plan, run_dir)
     for note in plan.notes:  # a fallback changes what the held-out test means: say so where it is seen
         print(f"warning: {note}", file=sys.stderr)
