@@ -31,6 +31,7 @@ from .decoding import Condition, HypothesisCache, build_term_prompt, decode, def
 from .errors import ConfigError, TermadaptError
 from .models import resolve_model
 from .records import (
+    DATASET_DIR,
     EVAL_DIR,
     HYPOTHESES_DIR,
     MERGED_DIR,
@@ -275,6 +276,33 @@ def _voice_plan(run_dir: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def _import_notes(run_dir: Path) -> list[str]:
+    """One note per imported speech set with skipped items or notices (``dataset/stats.json``).
+
+    What an import left out, or followed outside its folder, changes what its numbers mean.
+    """
+    path = run_dir / DATASET_DIR / "stats.json"
+    try:
+        imports = json.loads(path.read_text(encoding="utf-8")).get("imports") or []
+    except (OSError, ValueError, AttributeError):
+        return []
+    notes = []
+    for imp in imports:
+        if not isinstance(imp, dict):
+            continue
+        parts = [
+            f"{v.get('count')} × {kind} (first: {v.get('first')})"
+            for group in ("problems", "notices")
+            for kind, v in sorted((imp.get(group) or {}).items())
+            if isinstance(v, dict)
+        ]
+        if parts:
+            notes.append(
+                f"import {imp.get('name')} ({imp.get('clips')} clips from {imp.get('source')}): " + "; ".join(parts)
+            )
+    return notes
+
+
 def _machine(device: str) -> dict[str, str]:
     import torch
     import transformers
@@ -387,7 +415,7 @@ def evaluate(
             "backend": cfg.backend,
             "ct2_compute_type": cfg.ct2_compute_type,
         },
-        notes=[i.note for i in infos if i.note],
+        notes=[i.note for i in infos if i.note] + _import_notes(run_dir),
         voice_plan=_voice_plan(run_dir),
     )
     if timing["decoded"] and timing["seconds"] > 0:

@@ -324,3 +324,28 @@ def test_a_merged_model_is_delivered_only_when_it_belongs_to_this_training(tiny_
     assert "incomplete (no merge.json)" in merged_note(recipe)
     disabled = dataclasses.replace(recipe, merge=dataclasses.replace(recipe.merge, enabled=False))
     assert "disables the merge stage" in merged_note(disabled)
+
+
+def test_import_problems_and_notices_become_report_notes(tmp_path) -> None:
+    import json
+
+    from termadapt.evaluate import _import_notes
+
+    stats = {
+        "imports": [
+            {"name": "clean", "source": "a", "clips": 3, "problems": {}, "notices": {}},
+            {
+                "name": "real_ja",
+                "source": "/data/real_ja",
+                "clips": 40,
+                "problems": {"truncated audio": {"count": 2, "first": "u7: cut.wav"}},
+                "notices": {"audio outside the import folder (followed)": {"count": 1, "first": "u9: ../x.wav"}},
+            },
+        ]
+    }
+    (tmp_path / "dataset").mkdir()
+    (tmp_path / "dataset" / "stats.json").write_text(json.dumps(stats), encoding="utf-8")
+    (note,) = _import_notes(tmp_path)
+    assert note.startswith("import real_ja (40 clips from /data/real_ja): ")
+    assert "2 × truncated audio (first: u7: cut.wav)" in note and "1 × audio outside the import folder" in note
+    assert _import_notes(tmp_path / "nowhere") == []
