@@ -245,6 +245,9 @@ def _merge_curve(run_dir: Path) -> list[MergePoint]:
         raise TermadaptError(f"{path}:{exc.lineno}: not valid JSON — re-run `termadapt merge RECIPE`") from None
     chosen = data.get("chosen_alpha", data.get("alpha")) if isinstance(data, dict) else None
     points = data.get("points", data.get("curve", [])) if isinstance(data, dict) else data
+    base = data.get("base") if isinstance(data, dict) else None
+    if isinstance(base, dict) and not any(isinstance(p, dict) and p.get("alpha") == 0 for p in points or []):
+        points = [{**base, "alpha": 0.0}, *(points or [])]  # α = 0 is the base model: where the curve starts
     out = []
     for p in points or []:
         if not isinstance(p, dict) or "alpha" not in p:

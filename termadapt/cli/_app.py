@@ -83,10 +83,31 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+# Set before the libraries are imported (they read them once): their own progress bars and
+# advisory warnings off, so each stage shows termadapt's one bar and one summary line.
+QUIET_LIBRARIES = {
+    "HF_DATASETS_DISABLE_PROGRESS_BARS": "1",  # "Generating/Casting/Saving the dataset" per split
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",  # also transformers' "Loading weights" / "Writing model shards"
+    "TRANSFORMERS_VERBOSITY": "error",  # generation-config and tied-weight notices
+}
+
+
+def quiet_libraries(verbose: bool) -> None:
+    """Silence third-party progress bars and notices unless ``verbose`` (a user's own setting wins)."""
+    if verbose:
+        return
+    for key, value in QUIET_LIBRARIES.items():
+        os.environ.setdefault(key, value)
+
+
 @app.callback()
 def _root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
     ),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Also show the progress bars and notices of datasets and transformers."
+    ),
 ) -> None:
     """Teach Whisper new vocabulary from a term dictionary, and prove nothing else was forgotten."""
+    quiet_libraries(verbose)

@@ -1,4 +1,4 @@
-"""CLI commands ``termadapt evaluate`` and ``termadapt report``."""
+"""CLI commands ``termadapt evaluate``, ``termadapt report`` and ``termadapt compare``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 
 from ._app import EXIT_BUDGET_BROKEN, app, command  # noqa: F401
 
-__all__ = ["evaluate", "report"]
+__all__ = ["evaluate", "report", "compare"]
 
 
 def _print_summary(run_dir: Path) -> bool:
@@ -56,3 +56,19 @@ def report(
 
     write_report(run_dir, embed_audio=not no_audio, max_listed=max_listed)
     _print_summary(run_dir)  # re-rendering is not a gate: only `evaluate` exits 3 on a broken budget
+
+
+@command("compare")
+def compare(
+    run_dirs: list[Path] = typer.Argument(..., help="Two or more run directories holding report/report.json."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Also write compare.md and compare.html here."),
+) -> None:
+    """The delivered model of several runs side by side: recall, CER change with CI, over-triggering,
+    per-term recall, and the recipe keys that differ between the runs."""
+    from ..report.compare import compare_runs, render_compare_markdown, write_comparison
+
+    comp = compare_runs(run_dirs)
+    typer.echo(render_compare_markdown(comp), nl=False)
+    if out is not None:
+        for path in write_comparison(comp, out):
+            typer.echo(f"wrote {path}", err=True)

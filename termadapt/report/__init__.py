@@ -2,13 +2,15 @@
 
 Reads ``run_dir/report/report.json`` (written by :func:`termadapt.evaluate.evaluate`) and
 the regressed clips' audio under ``run_dir/eval/audio``; writes ``report.md``,
-``report.html`` and ``hypotheses.csv`` next to it. Rendering needs no model, so
+``report.html`` and ``hypotheses.csv`` next to it, and a model card (``README.md``) into
+each evaluated model folder of the run. Rendering needs no model, so
 ``termadapt report RUN_DIR`` re-renders in a second.
 
 - :mod:`.schema` — the versioned ``report.json``;
 - :mod:`.summary` — the plain-words summary and the console lines;
 - :mod:`.markdown`, :mod:`.html` — the two renderers (metric columns from
-  :mod:`termadapt.scoring.table`).
+  :mod:`termadapt.scoring.table`);
+- :mod:`.model_card` — ``README.md`` model cards in ``model/`` and ``merged/``.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 from ..errors import ConfigError, TermadaptError
 from ..records import REPORT_DIR, atomic_write_text
+from .model_card import write_model_cards
 from .schema import Report, load_report
 
 __all__ = ["render", "write_report", "write_csv", "REPORT_FORMATS"]
@@ -88,6 +91,7 @@ def write_report(
         )
     if "csv" in formats:
         write_csv(report, out / "hypotheses.csv")
+    write_model_cards(report, run_dir)
     return out
 
 

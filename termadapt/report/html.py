@@ -15,28 +15,43 @@ from pathlib import Path
 
 from ..scoring import table as metric_table
 from . import tables
-from .schema import Report
+from .schema import MergePoint, Report
 from .summary import delivered, summary
 
-__all__ = ["render_html", "bar_chart", "hbar_chart", "line_chart", "CONDITION_COLORS"]
+__all__ = ["render_html", "bar_chart", "hbar_chart", "merge_panels", "CONDITION_COLORS", "FONT_STACK"]
 
 # One fixed colour per condition, the same in every chart (the browser test looks for them).
 CONDITION_COLORS = {"base": "#8c8c8c", "prompt": "#f0a020", "adapted": "#1f6fd1", "merged": "#2ca02c"}
 EXTRA_COLORS = ("#9467bd", "#d62728", "#17becf", "#bcbd22")
 # Merge-curve metrics get colours no condition uses, so a colour always means one thing.
-MERGE_COLORS = ("#d62728", "#9467bd", "#17becf", "#8c564b", "#e377c2", "#bcbd22")
+MERGE_COLORS = ("#d62728", "#9467bd")  # term recall, general CER change
+BUDGET_FILL = "#e6f4ea"  # the band a metric must stay in under the forgetting budget
 # More terms than this make the per-term chart unreadable: the lowest-recall ones are drawn.
 MAX_TERMS_CHARTED = 60
-FONT = "font-family='sans-serif' font-size='12'"
+# Japanese fonts of macOS, Windows and Linux first: without one, a browser draws the
+# Japanese text as boxes (Debian: apt-get install fonts-ipafont-gothic or fonts-noto-cjk).
+FONT_STACK = (
+    '"Hiragino Sans", "Hiragino Kaku Gothic ProN", "Yu Gothic UI", "Yu Gothic", Meiryo, '
+    '"Noto Sans CJK JP", "Noto Sans JP", "Source Han Sans JP", IPAexGothic, IPAPGothic, IPAGothic, '
+    'TakaoGothic, "VL Gothic", system-ui, sans-serif'
+)
+# SVG text takes its family from the page's CSS (``svg text`` below), so charts and tables match.
+FONT = "font-size='12'"
+FONT_TITLE = "font-size='15' font-weight='bold'"
 
-CSS = """
-body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1150px;color:#222;line-height:1.45}
+CSS = (
+    "body,svg text{font-family:"
+    + FONT_STACK
+    + "}"
+    + """
+body{margin:2em auto;max-width:1150px;color:#222;line-height:1.45}
 h1{font-size:1.6em} h2{margin-top:1.8em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0} td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top}
 th{background:#f4f4f4} .ok{color:#18794e;font-weight:bold} .broken{color:#c0392b;font-weight:bold}
 .verdict{padding:.6em 1em;border-radius:6px;margin:1em 0} .verdict.ok{background:#e8f6ee} .verdict.broken{background:#fdecea}
 .chart{margin:1em 0} code{background:#f4f4f4;padding:0 3px} audio{height:28px;width:220px}
 """
+)
 
 
 def _color(cond: str, i: int) -> str:
@@ -91,7 +106,7 @@ def bar_chart(
     bw = min(40.0, gw * 0.8 / max(len(series), 1))
     parts = [
         f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' role='img' aria-label='{_e(title)}'>",
-        f"<text x='{left}' y='20' font-family='sans-serif' font-size='15' font-weight='bold'>{_e(title)}</text>",
+        f"<text x='{left}' y='20' {FONT_TITLE}>{_e(title)}</text>",
     ]
     for k in range(5):
         v = ymax * k / 4
@@ -113,8 +128,7 @@ def bar_chart(
             parts.append(
                 f"<rect x='{x:.1f}' y='{y:.1f}' width='{bw - 2:.1f}' height='{max(h, 0.5):.1f}' fill='{color}'>"
                 f"<title>{_e(name)} · {_e(group)}: {label}</title></rect>"
-                f"<text x='{x + bw / 2 - 1:.1f}' y='{y - 3:.1f}' text-anchor='middle' font-family='sans-serif' "
-                f"font-size='10'>{label}</text>"
+                f"<text x='{x + bw / 2 - 1:.1f}' y='{y - 3:.1f}' text-anchor='middle' font-size='10'>{label}</text>"
             )
         parts.append(
             f"<text x='{left + g * gw + gw / 2:.1f}' y='{top + ph + 18}' text-anchor='middle' {FONT}>{_e(group)}</text>"
@@ -134,7 +148,7 @@ def hbar_chart(
     pw = width - left - right
     parts = [
         f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' role='img' aria-label='{_e(title)}'>",
-        f"<text x='10' y='20' font-family='sans-serif' font-size='15' font-weight='bold'>{_e(title)}</text>",
+        f"<text x='10' y='20' {FONT_TITLE}>{_e(title)}</text>",
     ]
     for k in range(5):
         x = left + pw * k / 4
@@ -152,63 +166,100 @@ def hbar_chart(
             parts.append(
                 f"<rect x='{left}' y='{y0 + s * 12:.1f}' width='{max(pw * v, 1):.1f}' height='10' fill='{color}'>"
                 f"<title>{_e(name)} · {_e(label)}: {v * 100:.0f}%</title></rect>"
-                f"<text x='{left + max(pw * v, 1) + 4:.1f}' y='{y0 + s * 12 + 9:.1f}' font-family='sans-serif' "
-                f"font-size='9'>{v * 100:.0f}%</text>"
+                f"<text x='{left + max(pw * v, 1) + 4:.1f}' y='{y0 + s * 12 + 9:.1f}' font-size='9'>{v * 100:.0f}%</text>"
             )
     parts += _legend([(n, c) for n, c, _ in series], left, height - 22)
     return "".join(parts) + "</svg>"
 
 
-def line_chart(
-    title: str,
-    xs: Sequence[float],
-    series: Sequence[tuple[str, str, Sequence[float]]],
-    marked_x: float | None = None,
+def merge_panels(
+    curve: Sequence[MergePoint],
+    min_recall: float | None,
+    max_cer_increase: float | None,
     width: int = 900,
-    height: int = 300,
+    panel_height: int = 170,
 ) -> str:
-    """Lines over x (the merge curve: metrics against α); ``marked_x`` draws the chosen α."""
-    left, right, top, bottom = 60, 20, 50, 60
-    pw, ph = width - left - right, height - top - bottom
-    vals = [v for _, _, vs in series for v in vs if v is not None and math.isfinite(v)]
-    ymax = _nice_max(max(vals, default=0.0))
-    x_lo, x_hi = min(xs, default=0.0), max(xs, default=1.0)
-    span = (x_hi - x_lo) or 1.0
+    """The merge choice in two aligned panels against α: validation term recall (top) and the
+    general CER change vs the base model in points (bottom). Each panel shades the budget's
+    allowed band; a dashed line marks the chosen α. Counts stay in the table below the chart.
+    """
+    left, right, top, gap, bottom = 70, 20, 62, 44, 40
+    pw = width - left - right
+    height = top + 2 * panel_height + gap + bottom
+    xs = [p.alpha for p in curve]
+    x_lo, x_hi = min([0.0, *xs]), max([1.0, *xs])
 
     def px(x: float) -> float:
-        return left + pw * (x - x_lo) / span
+        return left + pw * (x - x_lo) / ((x_hi - x_lo) or 1.0)
 
-    def py(v: float) -> float:
-        return top + ph - ph * min(v, ymax) / ymax
-
-    parts = [
-        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' role='img' aria-label='{_e(title)}'>",
-        f"<text x='{left}' y='20' font-family='sans-serif' font-size='15' font-weight='bold'>{_e(title)}</text>",
+    recall = [p.values.get("term_recall") for p in curve]
+    delta = [p.values.get("general_cer_increase") for p in curve]
+    finite = [v for v in delta if v is not None and math.isfinite(v)]
+    d_hi = _nice_max(max([abs(v) for v in finite] + [max_cer_increase or 0.0, 0.5]))
+    panels = [
+        ("term_recall", "Validation term recall", recall, 0.0, 1.0, (min_recall, 1.0), lambda v: f"{v * 100:.0f}%"),
+        (
+            "general_cer_increase",
+            "General CER change vs base (points)",
+            delta,
+            -d_hi,
+            d_hi,
+            (-d_hi, max_cer_increase),
+            lambda v: f"{v:+.2g}",
+        ),
     ]
-    for k in range(5):
-        v = ymax * k / 4
+    chosen = next((p.alpha for p in curve if p.chosen), None)
+    parts = [
+        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' role='img' "
+        "aria-label='Merge curve: term recall and general CER change against α'>",
+        f"<text x='{left}' y='20' {FONT_TITLE}>Merge curve on the validation split: what α trades</text>",
+    ]
+    for i, (metric, label, values, lo, hi, band, fmt) in enumerate(panels):
+        y0 = top + i * (panel_height + gap)
+
+        def py(v: float, lo: float = lo, hi: float = hi, y0: float = y0) -> float:
+            return y0 + panel_height - panel_height * (min(max(v, lo), hi) - lo) / (hi - lo)
+
+        parts.append(f"<g class='panel' data-metric='{metric}' data-min='{lo:g}' data-max='{hi:g}'>")
+        parts.append(f"<text x='{left}' y='{y0 - 6}' {FONT} font-weight='bold'>{_e(label)}</text>")
+        b_lo, b_hi = band
+        if b_lo is not None and b_hi is not None:
+            parts.append(
+                f"<rect class='budget' x='{left}' y='{py(b_hi):.1f}' width='{pw}' "
+                f"height='{max(py(b_lo) - py(b_hi), 0.5):.1f}' fill='{BUDGET_FILL}'>"
+                f"<title>within the budget</title></rect>"
+            )
+        for k in range(5):
+            v = lo + (hi - lo) * k / 4
+            parts.append(
+                f"<line x1='{left}' x2='{left + pw}' y1='{py(v):.1f}' y2='{py(v):.1f}' stroke='#e3e3e3'/>"
+                f"<text x='{left - 6}' y='{py(v) + 4:.1f}' text-anchor='end' {FONT}>{fmt(v)}</text>"
+            )
+        pts = [(px(x), py(v), x, v) for x, v in zip(xs, values) if v is not None and math.isfinite(v)]
+        if pts:
+            parts.append(
+                f"<polyline class='series' fill='none' stroke='{MERGE_COLORS[i]}' stroke-width='2.5' points='"
+                + " ".join(f"{a:.1f},{b:.1f}" for a, b, _, _ in pts)
+                + "'/>"
+            )
+            parts += [
+                f"<circle cx='{a:.1f}' cy='{b:.1f}' r='4' fill='{MERGE_COLORS[i]}'>"
+                f"<title>α={x:g}: {fmt(v)}</title></circle>"
+                for a, b, x, v in pts
+            ]
         parts.append(
-            f"<line x1='{left}' x2='{left + pw}' y1='{py(v):.1f}' y2='{py(v):.1f}' stroke='#e3e3e3'/>"
-            f"<text x='{left - 6}' y='{py(v) + 4:.1f}' text-anchor='end' {FONT}>{v:.3g}</text>"
+            f"<line x1='{left}' x2='{left + pw}' y1='{y0 + panel_height}' y2='{y0 + panel_height}' stroke='#555'/>"
         )
-    for x in xs:
-        parts.append(f"<text x='{px(x):.1f}' y='{top + ph + 16}' text-anchor='middle' {FONT}>α={x:g}</text>")
-    if marked_x is not None:
+        parts.append("</g>")
+    axis_y = top + 2 * panel_height + gap
+    for x in sorted(set([0.0, 1.0, *xs])):
+        parts.append(f"<text x='{px(x):.1f}' y='{axis_y + 16}' text-anchor='middle' {FONT}>α={x:g}</text>")
+    if chosen is not None:
         parts.append(
-            f"<line x1='{px(marked_x):.1f}' x2='{px(marked_x):.1f}' y1='{top}' y2='{top + ph}' "
-            "stroke='#333' stroke-dasharray='4 3'/>"
+            f"<line class='chosen' data-alpha='{chosen:g}' x1='{px(chosen):.1f}' x2='{px(chosen):.1f}' y1='{top}' "
+            f"y2='{axis_y}' stroke='#333' stroke-dasharray='4 3'/>"
+            f"<text x='{px(chosen) + 4:.1f}' y='{top + 12}' {FONT}>chosen α={chosen:g}</text>"
         )
-    for _name, color, values in series:
-        pts = [(px(x), py(v)) for x, v in zip(xs, values) if v is not None and math.isfinite(v)]
-        if not pts:
-            continue
-        parts.append(
-            f"<polyline fill='none' stroke='{color}' stroke-width='2.5' points='"
-            + " ".join(f"{a:.1f},{b:.1f}" for a, b in pts)
-            + "'/>"
-        )
-        parts += [f"<circle cx='{a:.1f}' cy='{b:.1f}' r='4' fill='{color}'/>" for a, b in pts]
-    parts += _legend([(n, c) for n, c, _ in series], left, height - 22)
     return "".join(parts) + "</svg>"
 
 
@@ -278,20 +329,18 @@ def render_html(report: Report, run_dir: str | Path, embed_audio: bool = True, m
             f"<div class='chart' id='chart-terms'>{hbar_chart('Term recall on held-out voices', [t.term for t in rows], series)}</div>"
         )
         body.append(_table(*tables.terms(report)))
+    header, rows = tables.confusions(report)
+    if rows:
+        body.append("<h2>What the model wrote instead</h2>")
+        body.append("<p>Where a term was said and missed on held-out voices: the most frequent spellings first.</p>")
+        body.append(_table(header, rows))
 
     if report.merge_curve:
-        keys = sorted({k for p in report.merge_curve for k in p.values})
-        palette = MERGE_COLORS
-        xs = [p.alpha for p in report.merge_curve]
-        chosen = next((p.alpha for p in report.merge_curve if p.chosen), None)
-        series = [
-            (k, palette[i % len(palette)], [p.values.get(k, float("nan")) for p in report.merge_curve])
-            for i, k in enumerate(keys)
-        ]
+        budget = report.settings
         body.append("<h2>Merge curve</h2>")
-        body.append(
-            f"<div class='chart' id='chart-merge'>{line_chart('Validation metrics against merge weight α', xs, series, chosen)}</div>"
-        )
+        chart = merge_panels(report.merge_curve, budget.get("min_term_recall"), budget.get("max_general_cer_increase"))
+        body.append(f"<div class='chart' id='chart-merge'>{chart}</div>")
+        body.append(_table(*tables.merge_curve(report)))
 
     body.append("<h2>Metrics per set and condition</h2>")
     body.append(_table(metric_table.header(), [metric_table.row(s, m) for s in report.sets for m in s.conditions]))

@@ -37,6 +37,9 @@ def render_markdown(report: Report, max_listed: int = 50) -> str:
     out += table(metric_table.header(), [metric_table.row(s, m) for s in report.sets for m in s.conditions])
     if report.terms:
         out += ["", "## Term recall per term (test_terms)", ""] + table(*tables.terms(report))
+    header, rows = tables.confusions(report)
+    if rows:
+        out += ["", "## What the model wrote instead (missed terms, test_terms)", ""] + table(header, rows)
     if report.merge_curve:
         out += ["", "## Merge curve", ""] + table(*tables.merge_curve(report))
     for cond in [c for c in report.condition_names() if c != "base"]:

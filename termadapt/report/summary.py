@@ -11,10 +11,15 @@ from pathlib import Path
 from ..records import MERGED_DIR, MODEL_DIR, REPORT_DIR
 from ..scoring.budget import delivered_condition
 from ..scoring.table import count, pct, pts
-from .schema import Report
+from .schema import ConditionMetrics, Report
 from .tables import evaluated
 
-__all__ = ["summary", "delivered", "console_lines", "voice_warning"]
+__all__ = ["summary", "delivered", "console_lines", "voice_warning", "budget_counts"]
+
+
+def budget_counts(m: ConditionMetrics) -> tuple[int, int]:
+    """Term hits and total the budget's recall counts: neutral homophone sentences left out."""
+    return m.term_hits - m.neutral_hits, m.term_total - m.neutral_total
 
 
 def delivered(report: Report) -> str:
@@ -47,14 +52,25 @@ def summary(report: Report) -> list[str]:
         for cond in names:
             m = terms_set.get(cond)
             if m is not None and m.term_total:
-                parts.append(f"{cond} {count(m.term_hits, m.term_total)} ({pct(m.term_recall)})")
-        lines.append("**Are my terms recognized now?** Term recall on held-out voices: " + ", ".join(parts) + ".")
+                hits, total = budget_counts(m)
+                parts.append(f"{cond} {count(hits, total)} ({pct(m.budget_recall)})")
+        lines.append(
+            "**Are my terms recognized now?** Term recall on held-out voices (the budget's figure): "
+            + ", ".join(parts)
+            + "."
+        )
         m = terms_set.get(target) if target else None
-        if m is not None and (m.decides_total or m.neutral_total):
+        if m is not None and m.neutral_total:
+            lines.append(
+                f"Counting also the {m.neutral_total} neutral homophone sentences, where either spelling fits "
+                f"(so they are not held against the budget): {target} {count(m.term_hits, m.term_total)} "
+                f"({pct(m.term_recall)}); where the context decides the spelling: "
+                f"{count(m.decides_hits, m.decides_total)}."
+            )
+        elif m is not None and m.decides_total:
             lines.append(
                 f"For terms with homophones, {target}: {count(m.decides_hits, m.decides_total)} where the "
-                f"context decides, {count(m.neutral_hits, m.neutral_total)} in neutral sentences "
-                "(either spelling fits; reported apart, not in the budget)."
+                "context decides the spelling."
             )
     general = [s for s in report.sets if s.role != "terms"]
     for s in general:
@@ -110,10 +126,16 @@ def console_lines(report: Report, run_dir: str | Path) -> list[str]:
         if base is None or final is None:
             continue
         if s.role == "terms":
+            hits, total = budget_counts(final)
             lines.append(
-                f"{s.name}: term recall {pct(base.term_recall)} (base) → {pct(final.term_recall)} ({target}), "
-                f"{s.clips} clips of held-out voices"
+                f"{s.name}: term recall {pct(base.budget_recall)} (base) → {pct(final.budget_recall)} ({target}), "
+                f"{hits}/{total} terms in {s.clips} clips of held-out voices"
             )
+            if final.neutral_total:
+                lines.append(
+                    f"  with the {final.neutral_total} neutral homophone sentences too (either spelling fits, "
+                    f"not in the budget): {pct(base.term_recall)} → {pct(final.term_recall)}"
+                )
         else:
             change = "n/a" if final.cer_delta is None else f"{100 * final.cer_delta:+.1f} points"
             lines.append(

@@ -6,14 +6,19 @@ from :mod:`termadapt.scoring.table`. Reads a :class:`~termadapt.report.schema.Re
 
 from __future__ import annotations
 
+from collections import Counter
+
 from ..scoring.records import ClipChange
 from ..scoring.table import pct
+from ..scoring.terms import replaced_by, written_instead
 from .schema import Report
 
 __all__ = [
     "evaluated",
     "conditions",
     "terms",
+    "confusion_counts",
+    "confusions",
     "merge_curve",
     "regressions",
     "regression_cells",
@@ -58,6 +63,44 @@ def terms(report: Report) -> Table:
     return ["term", "homophones", "clips", *names, "neutral clips"], rows
 
 
+# Wrong spellings listed per term and condition (the rest are counted in "others").
+CONFUSIONS_SHOWN = 3
+LEFT_OUT = "(nothing)"  # the hypothesis has no text where the term was said
+
+
+def confusion_counts(report: Report) -> dict[str, dict[str, Counter]]:
+    """term → condition → Counter of what was written instead, over the terms set's clips."""
+    terms_sets = {s.name for s in report.sets if s.role == "terms"}
+    out: dict[str, dict[str, Counter]] = {}
+    for u in report.utterances:
+        if u.set not in terms_sets:
+            continue
+        for term in u.terms:
+            for cond, hyp in u.hyps.items():
+                wrote = written_instead(u.ref, hyp, term)
+                if wrote is not None:
+                    out.setdefault(term, {}).setdefault(cond, Counter())[wrote or LEFT_OUT] += 1
+    return out
+
+
+def _top(counter: Counter | None) -> str:
+    if not counter:
+        return "—"
+    items = counter.most_common()
+    shown = ", ".join(f"{w} ×{n}" for w, n in items[:CONFUSIONS_SHOWN])
+    rest = sum(n for _, n in items[CONFUSIONS_SHOWN:])
+    return shown + (f", others ×{rest}" if rest else "")
+
+
+def confusions(report: Report) -> Table:
+    """What each condition wrote where a term was said and missed: the most frequent first."""
+    names = evaluated(report)
+    counts = confusion_counts(report)
+    order = [t.term for t in report.terms if t.term in counts] + sorted(set(counts) - {t.term for t in report.terms})
+    rows = [[term, *[_top(counts[term].get(c)) for c in names]] for term in order]
+    return ["term", *names], rows
+
+
 def merge_curve(report: Report) -> Table:
     """The merge sweep: every recorded value per α, and the chosen one."""
     keys = sorted({k for p in report.merge_curve for k in p.values})
@@ -82,11 +125,13 @@ def regression_cells(r: ClipChange) -> list[str]:
 
 
 def over_triggers(report: Report, limit: int) -> Table:
-    """Terms written where the reference lacks them (invented terms, homophone swaps)."""
-    return (
-        ["set", "condition", "kind", "term", "reference", "hypothesis"],
-        [[o.set, o.condition, o.kind, o.term, o.ref, o.hyp] for o in report.over_triggers[:limit]],
-    )
+    """Terms written where the reference lacks them (invented terms, homophone swaps), with
+    the words of the reference the term replaced."""
+    rows = []
+    for o in report.over_triggers[:limit]:
+        said = replaced_by(o.ref, o.hyp, o.term)
+        rows.append([o.set, o.condition, o.kind, o.term, (said or LEFT_OUT) if said is not None else "—", o.ref, o.hyp])
+    return ["set", "condition", "kind", "term", "in place of", "reference", "hypothesis"], rows
 
 
 def leaks(report: Report, limit: int) -> Table:

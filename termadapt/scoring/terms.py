@@ -16,10 +16,11 @@ Reads: hypotheses, references and clip kinds. Writes: nothing.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from .text import contains_term
+from .text import contains_term, normalize, strip_marks
 
 __all__ = [
     "TERM_KINDS",
@@ -31,6 +32,9 @@ __all__ = [
     "term_recall",
     "over_triggers",
     "counts_for_budget",
+    "aligned_span",
+    "written_instead",
+    "replaced_by",
 ]
 
 # Utterance kinds whose `terms` are scored for recall, and kinds scored for general CER
@@ -121,3 +125,59 @@ def over_triggers(
         if contains_term(hyp, term) and not contains_term(ref, term):
             out.append((term, SWAP if kind == "homophone" and homophone_of == term else INVENTED))
     return out
+
+
+def aligned_span(src: str, dst: str, start: int, end: int) -> str:
+    """The part of ``dst`` a character alignment puts against ``src[start:end]``.
+
+    The alignment is the Levenshtein one CER counts with (rapidfuzz opcodes). A replaced
+    block partly inside the span contributes its proportional share; characters inserted
+    inside the span or at its edges belong to it (a longer spelling of the same sound).
+    """
+    from rapidfuzz.distance import Levenshtein
+
+    lo, hi = None, None
+    for tag, s1, s2, d1, d2 in Levenshtein.opcodes(src, dst):
+        if tag == "insert":
+            inside = start <= s1 <= end
+            a, b = (d1, d2) if inside else (None, None)
+        else:
+            a_src, b_src = max(s1, start), min(s2, end)
+            if a_src >= b_src:
+                continue
+            scale = (d2 - d1) / (s2 - s1)
+            a, b = d1 + round((a_src - s1) * scale), d1 + round((b_src - s1) * scale)
+        if a is not None:
+            lo, hi = (a, b) if lo is None else (min(lo, a), max(hi, b))
+    return dst[lo:hi] if lo is not None else ""
+
+
+def _display(text: str) -> str:
+    """Text as shown in a confusion: NFKC, casefolded, without spaces and punctuation — but
+    with its own numerals (千個 stays 千個, where scoring's :func:`~.text.normalize` says 1000個)."""
+    return strip_marks(unicodedata.normalize("NFKC", text or "").casefold())
+
+
+def _span_against(src: str, dst: str, term: str) -> str:
+    """``dst``'s text against ``term`` in ``src``, aligned on display text (scoring text if the
+    term only matches there, e.g. 三日 against 3日)."""
+    s, d, t = _display(src), _display(dst), _display(term)
+    if not t or t not in s:
+        s, d, t = normalize(src), normalize(dst), normalize(term)
+    start = s.index(t)
+    return aligned_span(s, d, start, start + len(t))
+
+
+def written_instead(ref: str, hyp: str, term: str) -> str | None:
+    """What ``hyp`` has where ``ref`` says ``term``, or None when ``hyp`` has the term (or
+    ``ref`` lacks it). "" means the hypothesis has nothing there (the term was left out)."""
+    if contains_term(hyp, term) or not contains_term(ref, term):
+        return None
+    return _span_against(ref, hyp, term)
+
+
+def replaced_by(ref: str, hyp: str, term: str) -> str | None:
+    """What ``ref`` says where ``hyp`` wrote an invented ``term``, or None when it is no invention."""
+    if not contains_term(hyp, term) or contains_term(ref, term):
+        return None
+    return _span_against(hyp, ref, term)

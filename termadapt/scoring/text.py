@@ -41,6 +41,7 @@ __all__ = [
     "reading",
     "reading_cer",
     "contains_term",
+    "strip_marks",
 ]
 
 _DIGITS = {"〇": 0, "零": 0, "一": 1, "二": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
@@ -99,7 +100,8 @@ def convert_numerals(text: str) -> str:
     return _NUMERAL_RUN.sub(repl, text)
 
 
-def _strip(text: str) -> str:
+def strip_marks(text: str) -> str:
+    """``text`` without punctuation, symbols and spaces (what scoring ignores)."""
     return "".join(ch for ch in text if not unicodedata.category(ch).startswith(_DROPPED_CATEGORIES))
 
 
@@ -114,7 +116,7 @@ def normalize(text: str) -> str:
         The normalized string (possibly empty).
     """
     text = unicodedata.normalize("NFKC", text or "").casefold()
-    return _strip(convert_numerals(text))
+    return strip_marks(convert_numerals(text))
 
 
 def char_errors(ref: str, hyp: str) -> tuple[int, int]:
@@ -163,7 +165,7 @@ def _words_cached(text: str) -> tuple[str, ...]:
     prepared = convert_numerals(unicodedata.normalize("NFKC", text).casefold())
     out = []
     for morpheme in _sudachi().tokenize(prepared):
-        w = _strip(morpheme.surface())
+        w = strip_marks(morpheme.surface())
         if w:
             out.append(w)
     return tuple(out)
@@ -201,7 +203,7 @@ def _reading(text: str, user_dictionary: str) -> str:
     import pyopenjtalk
 
     text = unicodedata.normalize("NFKC", text).strip()
-    if not _strip(text):
+    if not strip_marks(text):
         return ""
     return normalize(pyopenjtalk.g2p(text, kana=True))
 

@@ -70,6 +70,8 @@ CLIP_LEVEL = 0.98
 CLIP_TOLERANCE = 1e-6
 CLIP_MIN_SAMPLES = 32
 CLIP_MAX_SHARE = 1e-3
+# Failed clips named on the console (all of them are in synth_failures.jsonl).
+FAILURES_SHOWN = 3
 # Jobs sent to a worker at once: amortises inter-process overhead of ~1 ms per task.
 CHUNK_SIZE = 8
 
@@ -141,6 +143,15 @@ def normalize_audio(wav: np.ndarray, sr: int) -> np.ndarray:
     if peak > PEAK_LIMIT:
         wav = wav * (PEAK_LIMIT / peak)
     return wav.astype(np.float32)
+
+
+def failure_reason(exc: BaseException) -> str:
+    """Why a clip failed, as a sentence: the message alone when it explains itself (our own
+    ValueError/TermadaptError), else prefixed with the exception's name (an engine's crash)."""
+    message = " ".join(str(exc).split())
+    if message and isinstance(exc, (ValueError, TermadaptError)):
+        return message[0].upper() + message[1:]
+    return f"{type(exc).__name__}: {message}" if message else f"the engine raised {type(exc).__name__}"
 
 
 def check_length(wav: np.ndarray, tts_text: str) -> None:
@@ -279,8 +290,7 @@ def _run_jobs(jobs: list[_Job]) -> list[tuple[str, str]]:
                     write_wav(path, apply_augment(base, SAMPLE_RATE, job.augment))
             out.append((job.key, ""))
         except Exception as exc:  # one failed clip must not stop the others: it is reported
-            message = " ".join(str(exc).split()) or type(exc).__name__
-            out.append((job.key, f"{type(exc).__name__}: {message}"))
+            out.append((job.key, failure_reason(exc)))
     return out
 
 
@@ -411,8 +421,10 @@ def synthesize(recipe: Recipe, run_dir: str | Path, workers: int | None = None) 
     write_jsonl(run_dir / FAILURES_FILE, failures)
     atomic_write_text(run_dir / SUMMARY_FILE, json.dumps(asdict(summary), indent=2) + "\n")
     print(summary.line(), file=sys.stderr)
-    for row in failures[:3]:
-        print(f"  failed: [{row['voice']}] {row['text']!r}: {row['error']}", file=sys.stderr)
+    for row in failures[:FAILURES_SHOWN]:
+        print(f"  failed: 「{row['text']}」 in voice {row['voice']} — {row['error']}", file=sys.stderr)
+    if len(failures) > FAILURES_SHOWN:
+        print(f"  … {len(failures) - FAILURES_SHOWN} more in {run_dir / FAILURES_FILE}", file=sys.stderr)
     share = summary.failed / max(summary.clips, 1)
     if share > recipe.synth.max_failure_share:
         raise TermadaptError(

@@ -475,11 +475,15 @@ def _print_summary(plan: SentencePlan, out: Path | None = None) -> None:
     console = Console(stderr=True)
     for split, counts in count_table(plan.utterances).items():
         parts = ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))
-        console.print(f"{split}: {sum(counts.values())} ({parts or 'none'})", markup=False, highlight=False)
+        console.print(
+            f"{split}: {sum(counts.values())} ({parts or 'none'})", markup=False, highlight=False, soft_wrap=True
+        )
     for w in plan.warnings:
-        console.print(f"warning: {w}", markup=False, highlight=False)
+        console.print(f"warning: {w}", markup=False, highlight=False, soft_wrap=True)
     if out is not None:
-        console.print(f"wrote {len(plan.utterances)} utterances to {out}", markup=False, highlight=False)
+        console.print(
+            f"wrote {len(plan.utterances)} utterances to {out}", markup=False, highlight=False, soft_wrap=True
+        )
 
 
 def build_utterances(recipe: Recipe, run_dir: str | Path) -> Path:

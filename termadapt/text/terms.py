@@ -63,7 +63,10 @@ def build_terms(recipe: Recipe, run_dir: str | Path) -> Path:
         from rich.console import Console
 
         Console(stderr=True).print(
-            f"using {len(entries)} of {len(result.entries)} terms (dictionary.max_terms)", markup=False, highlight=False
+            f"using {len(entries)} of {len(result.entries)} terms (dictionary.max_terms)",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
         )
     entries = fill_readings(entries)
     entries = find_homophones(entries, load_general_sentences(recipe.general_sentences_path()), cfg.max_homophones)

@@ -461,9 +461,13 @@ def train(recipe: Recipe, run_dir: str | Path, resume: bool = True, progress: bo
         distill_weight=cfg.distill_weight,
         callbacks=early_stopping_callbacks(cfg),
     )
+    from .progress import install
+
+    install(trainer, progress)  # one labelled bar and a sentence per validation, not log dicts
     last = get_last_checkpoint(str(ckpt_dir)) if resume else None
     started = time.perf_counter()
-    result = trainer.train(resume_from_checkpoint=last)
+    with quiet_transformers():  # checkpoint saves would draw their own bars
+        result = trainer.train(resume_from_checkpoint=last)
     seconds = time.perf_counter() - started
 
     # 8. Save the (best) model as plain weights, with processor, generation config and log.

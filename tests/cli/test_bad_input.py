@@ -157,6 +157,8 @@ CASES: list[tuple[str, Callable[[Inputs], list[str]], str]] = [
         lambda i: ["report", i.report({**MINIMAL_REPORT, "sets": [{"name": "g", "role": "general", "clips": "9"}]})],
         "field sets[0].clips: expected an integer",
     ),
+    ("compare-one-run", lambda i: ["compare", i.run_dir()], "at least two run directories"),
+    ("compare-no-report", lambda i: ["compare", i.run_dir("a"), i.run_dir("b")], "no report.json"),
     ("report-bad-max-listed", lambda i: ["report", i.run_dir(), "--max-listed", "-1"], "--max-listed"),
     # transcription
     ("transcribe-directory", lambda i: ["transcribe", i.run_dir("audio_dir")], "is a directory"),

@@ -96,10 +96,16 @@ def sample_report(run_dir: Path | None = None) -> Report:
         over_triggers=sc.over_triggers,
         leaks=sc.leaks,
         merge_curve=[
-            MergePoint(0.3, {"cer": 0.08, "term_recall": 0.4}),
-            MergePoint(0.5, {"cer": 0.09, "term_recall": 0.8}, chosen=True),
-            MergePoint(1.0, {"cer": 0.12, "term_recall": 1.0}),
+            MergePoint(0.0, {"general_cer": 8.0, "general_cer_increase": 0.0, "term_recall": 0.1, "term_hits": 1.0}),
+            MergePoint(0.3, {"general_cer": 8.2, "general_cer_increase": 0.2, "term_recall": 0.4, "term_hits": 4.0}),
+            MergePoint(
+                0.5,
+                {"general_cer": 8.4, "general_cer_increase": 0.4, "term_recall": 0.8, "term_hits": 8.0},
+                chosen=True,
+            ),
+            MergePoint(1.0, {"general_cer": 9.5, "general_cer_increase": 1.5, "term_recall": 1.0, "term_hits": 10.0}),
         ],
+        settings=Budget.from_config(EvaluateConfig()).as_dict(),
         budget=Budget.from_config(EvaluateConfig()).verdict(outcome(sc.sets, "adapted"), "adapted"),
         timing={"decoded": 8.0},
     )

@@ -58,3 +58,71 @@ def test_html_renders_with_plots_in_chromium(tmp_path) -> None:
     # The merge curve: its first metric's line and markers in their exact colour.
     red = int(np.all(img == np.array(_hex(MERGE_COLORS[0]), dtype=np.uint8), axis=-1).sum())
     assert red >= 50, red
+
+
+def _japanese_fonts() -> bool:
+    fc_list = shutil.which("fc-list")
+    if fc_list is None:
+        return False
+    out = subprocess.run([fc_list, ":lang=ja", "family"], capture_output=True, text=True, timeout=30).stdout
+    return bool(out.strip())
+
+
+# Draws a Japanese label and two unassigned code points (which no font has: the fallback
+# box) with the font the page gives the label, and compares the pixels. Without a Japanese
+# font both come out as the same boxes.
+PROBE = """<script>
+function ink(text, font) {
+  const c = document.createElement('canvas'); c.width = 240; c.height = 60;
+  const x = c.getContext('2d'); x.font = font; x.fillStyle = '#000'; x.fillText(text, 10, 40);
+  const d = x.getImageData(0, 0, 240, 60).data; let bits = '', n = 0;
+  for (let i = 3; i < d.length; i += 4) { if (d[i] > 0) n++; bits += d[i] > 127 ? '1' : '0'; }
+  return {width: x.measureText(text).width, ink: n, bits: bits};
+}
+const out = {};
+for (const [name, el] of [['table', document.querySelector('td.ja')], ['svg', document.querySelector('svg text.ja')]]) {
+  const cs = getComputedStyle(el);
+  const font = cs.fontSize + ' ' + cs.fontFamily;
+  const label = ink(el.textContent, font), box = ink('\\u0378\\u0379', font);
+  out[name] = {family: cs.fontFamily, width: label.width, ink: label.ink, same_as_box: label.bits === box.bits};
+}
+document.body.setAttribute('data-probe', JSON.stringify(out));
+</script>"""
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install -y chromium)")
+@pytest.mark.skipif(not _japanese_fonts(), reason="no Japanese font (apt-get install -y fonts-ipafont-gothic)")
+def test_japanese_text_renders_in_chromium(tmp_path) -> None:
+    import html as html_lib
+    import json
+    import re
+
+    rep = sample_report(tmp_path)
+    save_report(rep, tmp_path / "report" / "report.json")
+    page = (write_report(tmp_path) / "report.html").read_text(encoding="utf-8")
+    # Mark one Japanese table cell and one Japanese SVG label, then add the probe.
+    page = page.replace("<td>痙攣</td>", "<td class='ja'>痙攣</td>", 1)
+    page = re.sub(r"(<text [^>]*)(>痙攣</text>)", r"\1 class='ja'\2", page, count=1)
+    assert "class='ja'>痙攣</td>" in page and "class='ja'>痙攣</text>" in page
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    cmd = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        f"--user-data-dir={tmp_path / 'profile'}",
+        "--virtual-time-budget=5000",
+        "--dump-dom",
+        probe.as_uri(),
+    ]
+    dom = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=120).stdout
+    found = re.search(r'data-probe="([^"]*)"', dom)
+    assert found, dom[-2000:]
+    result = json.loads(html_lib.unescape(found.group(1)))
+    for where in ("table", "svg"):
+        r = result[where]
+        assert "IPAPGothic" in r["family"] or "Noto Sans CJK JP" in r["family"], r  # the page's Japanese stack
+        assert r["width"] > 0 and r["ink"] > 0 and not r["same_as_box"], (where, r)
