@@ -162,7 +162,7 @@ def test_failed_clip_is_reported_not_dropped(tmp_path, capsys):
         synthesize(recipe, run)
 
 
-def test_audio_too_short_for_its_text_is_a_failed_clip(tmp_path):
+def test_audio_too_short_for_its_text_is_a_failed_clip(tmp_path, capsys):
     from termadapt.records import Utterance
     from termadapt.speech.synth import check_length
 
@@ -178,6 +178,9 @@ def test_audio_too_short_for_its_text_is_a_failed_clip(tmp_path):
     assert "short" not in {c.utterance_id for c in clips}  # its label would claim words the audio lacks
     (failure,) = read_jsonl(run / "synth_failures.jsonl")
     assert failure["utterance_id"] == "short" and "implausibly short" in failure["error"]
+    # On the console a failure reads as a sentence: the text, the voice, why — no exception class.
+    (line,) = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("  failed: ")]
+    assert line.startswith("  failed: 「心電図」 in voice ") and " — Audio of " in line and "ValueError" not in line
 
 
 def test_openjtalk_through_worker_pool(tmp_path):
