@@ -209,6 +209,10 @@ class SynthConfig:
     coqui_models: list[str] = doc(
         "Tacotron2 checkpoint folders (config.json + model .pth) for `coqui:FOLDERNAME` voices.", factory=list
     )
+    espnet_models: list[str] = doc(
+        "ESPnet2 TTS model folders (config.yaml + .pth, optional vocoder/) for `espnet:FOLDERNAME` voices.",
+        factory=list,
+    )
 
 
 @dataclass

