@@ -178,6 +178,11 @@ class SynthConfig:
         "Voices never used for training: test and validation audio.",
         factory=lambda: ["kokoro:jf_alpha", "kokoro:jm_kumo"],
     )
+    validation_voices: list[str] = doc(
+        "Voices for validation audio only (empty = heldout_voices speak it): voices the test does not "
+        "use, so no decision is made on the test's voices.",
+        factory=list,
+    )
     fallback_heldout_voices: list[str] = doc(
         "Held-out voices used when a held-out engine is not installed (outside the training range).",
         factory=lambda: ["openjtalk:mei_normal?speed=1.3&half_tone=-4"],

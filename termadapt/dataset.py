@@ -209,7 +209,7 @@ def _stats(by_split: dict[str, list[Clip]], dropped: list[Clip], reports: list[A
     voices_json = run_dir / VOICES_FILE
     if voices_json.is_file():
         plan = json.loads(voices_json.read_text(encoding="utf-8"))
-        stats["voice_plan"] = {k: plan.get(k) for k in ("train", "heldout", "fallback_used", "notes")}
+        stats["voice_plan"] = {k: plan.get(k) for k in ("train", "heldout", "validation", "fallback_used", "notes")}
     return stats
 
 

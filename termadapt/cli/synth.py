@@ -53,6 +53,8 @@ def voices(
         plan = plan_voices(rec.synth, options)
         console.print(f"training voices: {', '.join(map(str, plan.train))}")
         console.print(f"held-out voices: {', '.join(map(str, plan.heldout))}")
+        if plan.validation:
+            console.print(f"validation voices: {', '.join(map(str, plan.validation))}")
         for note in plan.notes:
             console.print(f"note: {note}")
 

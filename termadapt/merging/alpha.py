@@ -7,7 +7,9 @@ the frozen encoder's stored outputs are reused by every α, and the transcripts 
 and α = 1 are those training already cached (the base model and the best checkpoint).
 :func:`select_alpha` then picks the α the :class:`~termadapt.scoring.budget.Budget` ranks
 best — the one early stopping would have kept: the best term recall within the forgetting
-limits, ties to the smaller α.
+limits, ties to the larger α (the model that keeps more of what training learned). Each point
+carries the paired 95% interval of its CER change against α = 0 on the same clips, so the
+curve says how firmly the choice was made.
 
 Reads: models and the validation split. Writes: the hypothesis cache.
 """
@@ -20,8 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import TermadaptError
-from ..scoring.budget import Budget, Outcome
-from ..scoring.validation import ValidationScore
+from ..scoring.budget import Budget, Outcome, SetOutcome
+from ..scoring.validation import VALIDATION, ValidationScore
 from .interpolate import interpolate
 
 __all__ = ["CurvePoint", "select_alpha", "sweep", "curve_points"]
@@ -44,6 +46,8 @@ class CurvePoint:
         invented: General/homophone rows whose hypothesis contains a term their reference lacks.
         swaps: Homophone rows whose hypothesis writes the term instead of its homophone.
         general_rows: Rows scored for general CER.
+        general_cer_low: Paired 95% interval of ``general_cer_increase`` (None: not computed).
+        general_cer_high: Its upper end.
         qualifies: Whether the point is within the forgetting budget.
         chosen: Whether this α was picked.
         reason: Why it was (or was not) picked.
@@ -59,23 +63,55 @@ class CurvePoint:
     invented: int
     swaps: int
     general_rows: int
+    general_cer_low: float | None = None
+    general_cer_high: float | None = None
     qualifies: bool = False
     chosen: bool = False
     reason: str = ""
 
     def outcome(self) -> Outcome:
         """The budget's view of this point: its validation score against the base model's CER."""
-        score = ValidationScore(**{f.name: getattr(self, f.name) for f in dataclasses.fields(ValidationScore)})
-        return score.outcome(self.general_cer - self.general_cer_increase)
+        interval = None
+        if self.general_cer_low is not None and self.general_cer_high is not None:
+            interval = (self.general_cer_low, self.general_cer_high)
+        rise = self.general_cer_increase if self.general_rows else None
+        return Outcome(
+            sets=(
+                SetOutcome(
+                    VALIDATION,
+                    recall=self.term_recall,
+                    cer_increase=rise,
+                    cer_interval=interval,
+                    clips=self.general_rows,
+                ),
+            ),
+            invented=self.invented,
+            swaps=self.swaps,
+            over_triggering_scored=self.general_rows > 0,
+        )
+
+
+# ValidationScore fields a curve point keeps (the per-row errors stay out of merge_curve.json).
+_POINT_FIELDS = tuple(f.name for f in dataclasses.fields(ValidationScore) if f.name in CurvePoint.__dataclass_fields__)
 
 
 def curve_points(scores: Mapping[float, ValidationScore]) -> list[CurvePoint]:
-    """One :class:`CurvePoint` per α, the CER increase taken against α = 0 (the base model)."""
-    base_cer = scores[0.0].general_cer
-    return [
-        CurvePoint(alpha=a, general_cer_increase=s.general_cer - base_cer, **dataclasses.asdict(s))
-        for a, s in sorted(scores.items())
-    ]
+    """One :class:`CurvePoint` per α, the CER increase and its paired interval taken against
+    α = 0 (the base model) on the same clips."""
+    base = scores[0.0]
+    points = []
+    for a, s in sorted(scores.items()):
+        rise, ci = s.cer_change(base)
+        points.append(
+            CurvePoint(
+                alpha=a,
+                general_cer_increase=rise if rise is not None else 0.0,
+                general_cer_low=ci[0] if ci else None,
+                general_cer_high=ci[1] if ci else None,
+                **{k: getattr(s, k) for k in _POINT_FIELDS},
+            )
+        )
+    return points
 
 
 def select_alpha(points: Sequence[CurvePoint], budget: Budget) -> tuple[float, str]:
@@ -84,7 +120,7 @@ def select_alpha(points: Sequence[CurvePoint], budget: Budget) -> tuple[float, s
 
     Rule (:meth:`~termadapt.scoring.budget.Budget.score`): among points within the forgetting
     limits (general CER increase, invented terms, swaps), the best term recall; ties go to
-    the smaller α. If none qualifies: the point closest to the limits (smallest excess, then
+    the larger α. If none qualifies: the point closest to the limits (smallest excess, then
     best recall), and the reason says the budget was not met. Marks ``qualifies``,
     ``chosen`` and ``reason`` on the points (in place).
 
@@ -101,10 +137,15 @@ def select_alpha(points: Sequence[CurvePoint], budget: Budget) -> tuple[float, s
         p.qualifies = not over
         p.chosen = False
         p.reason = "within budget" if not over else "over budget: " + ", ".join(over)
-    best = budget.best([(p, p.outcome()) for p in candidates], tie_key=lambda p: p.alpha)
+    best = budget.best([(p, p.outcome()) for p in candidates], tie_key=lambda p: -p.alpha)
+    interval = (
+        f" [{best.general_cer_low:+.2f}, {best.general_cer_high:+.2f}]"
+        if best.general_cer_low is not None and best.general_cer_high is not None
+        else ""
+    )
     summary = (
-        f"{best.term_recall:.1%}, general CER {best.general_cer_increase:+.2f} pt, {best.invented} invented, "
-        f"{best.swaps} swaps"
+        f"{best.term_recall:.1%} ({best.term_hits}/{best.term_total}), general CER {best.general_cer_increase:+.2f} pt"
+        f"{interval} on {best.general_rows} clips, {best.invented} invented, {best.swaps} swaps"
     )
     reason = (
         f"best term recall within the forgetting budget ({summary})"

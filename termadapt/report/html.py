@@ -14,9 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..scoring import table as metric_table
+from ..scoring.budget import BROKEN, MET, NOT_VERIFIED
 from . import tables
 from .schema import MergePoint, Report
-from .summary import delivered, summary
+from .summary import delivered, summary, verdict_word
 
 __all__ = ["render_html", "bar_chart", "hbar_chart", "merge_panels", "CONDITION_COLORS", "FONT_STACK"]
 
@@ -49,6 +50,7 @@ h1{font-size:1.6em} h2{margin-top:1.8em;border-bottom:1px solid #ddd}
 table{border-collapse:collapse;font-size:.85em;margin:.5em 0} td,th{border:1px solid #ccc;padding:3px 6px;vertical-align:top}
 th{background:#f4f4f4} .ok{color:#18794e;font-weight:bold} .broken{color:#c0392b;font-weight:bold}
 .verdict{padding:.6em 1em;border-radius:6px;margin:1em 0} .verdict.ok{background:#e8f6ee} .verdict.broken{background:#fdecea}
+.unverified{color:#9a6700;font-weight:bold} .verdict.unverified{background:#fff8c5}
 .chart{margin:1em 0} code{background:#f4f4f4;padding:0 3px} audio{height:28px;width:220px}
 """
 )
@@ -180,8 +182,9 @@ def merge_panels(
     panel_height: int = 170,
 ) -> str:
     """The merge choice in two aligned panels against α: validation term recall (top) and the
-    general CER change vs the base model in points (bottom). Each panel shades the budget's
-    allowed band; a dashed line marks the chosen α. Counts stay in the table below the chart.
+    general CER change vs the base model in points (bottom), with the paired 95% interval each
+    change was measured with as a bar. Each panel shades the budget's allowed band; a dashed
+    line marks the chosen α. Counts stay in the table below the chart.
     """
     left, right, top, gap, bottom = 70, 20, 62, 44, 40
     pw = width - left - right
@@ -194,7 +197,9 @@ def merge_panels(
 
     recall = [p.values.get("term_recall") for p in curve]
     delta = [p.values.get("general_cer_increase") for p in curve]
+    bars = [(p.values.get("general_cer_low"), p.values.get("general_cer_high")) for p in curve]
     finite = [v for v in delta if v is not None and math.isfinite(v)]
+    finite += [v for bar in bars for v in bar if v is not None and math.isfinite(v)]
     d_hi = _nice_max(max([abs(v) for v in finite] + [max_cer_increase or 0.0, 0.5]))
     panels = [
         ("term_recall", "Validation term recall", recall, 0.0, 1.0, (min_recall, 1.0), lambda v: f"{v * 100:.0f}%"),
@@ -236,6 +241,14 @@ def merge_panels(
                 f"<text x='{left - 6}' y='{py(v) + 4:.1f}' text-anchor='end' {FONT}>{fmt(v)}</text>"
             )
         pts = [(px(x), py(v), x, v) for x, v in zip(xs, values) if v is not None and math.isfinite(v)]
+        if metric == "general_cer_increase":
+            parts += [
+                f"<line class='interval' x1='{px(x):.1f}' x2='{px(x):.1f}' y1='{py(lo_v):.1f}' y2='{py(hi_v):.1f}' "
+                f"stroke='{MERGE_COLORS[i]}' stroke-opacity='0.45' stroke-width='7'>"
+                f"<title>α={x:g}: 95% interval [{lo_v:+.2f}, {hi_v:+.2f}] points</title></line>"
+                for x, (lo_v, hi_v) in zip(xs, bars)
+                if lo_v is not None and hi_v is not None
+            ]
         if pts:
             parts.append(
                 f"<polyline class='series' fill='none' stroke='{MERGE_COLORS[i]}' stroke-width='2.5' points='"
@@ -294,10 +307,10 @@ def render_html(report: Report, run_dir: str | Path, embed_audio: bool = True, m
         f"<p>Created {_e(report.created)} · schema v{report.schema_version} · run <code>{_e(report.run_dir)}</code></p>",
     ]
     if report.budget.condition:
-        cls = "ok" if report.budget.ok else "broken"
+        cls = {MET: "ok", NOT_VERIFIED: "unverified", BROKEN: "broken"}[report.budget.status]
         body.append(
             f"<div class='verdict {cls}'>Forgetting budget for <b>{_e(report.budget.condition)}</b>: "
-            f"<span class='{cls}'>{'kept' if report.budget.ok else 'BROKEN'}</span></div>"
+            f"<span class='{cls}'>{_e(verdict_word(report.budget))}</span></div>"
         )
     bullets: list[str] = []
     for ln in [*summary(report), ""]:

@@ -174,7 +174,12 @@ def model_card(report: Report, run_dir: str | Path, condition: str) -> str:
         f"- {train.get('clips', '?')} term clips ({train.get('hours', '?')} h) and {replay.get('clips', '?')} general "
         f"replay clips ({replay.get('hours', '?')} h), all synthesized by TTS voices: "
         f"{', '.join(plan.get('train', [])) or 'see dataset/stats.json'}.",
-        f"- Held out (never trained on; validation and test only): {', '.join(plan.get('heldout', [])) or '—'}"
+        (
+            f"- Held out (never trained on; the test): {', '.join(plan.get('heldout', [])) or '—'}; validation "
+            f"(early stopping, merge α) by other voices, also never trained on: {', '.join(plan['validation'])}"
+            if plan.get("validation")
+            else f"- Held out (never trained on; validation and test only): {', '.join(plan.get('heldout', [])) or '—'}"
+        )
         + (" — a fallback, the recipe's held-out engine was not installed." if plan.get("fallback_used") else "."),
         f"- Recipe: `{RESOLVED_RECIPE}` in the run directory (name `{report.recipe}`).",
         "",

@@ -9,12 +9,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..records import MERGED_DIR, MODEL_DIR, REPORT_DIR
-from ..scoring.budget import delivered_condition
+from ..scoring.budget import BROKEN, MET, NOT_VERIFIED, BudgetCheck, BudgetResult, delivered_condition
 from ..scoring.table import count, pct, pts
 from .schema import ConditionMetrics, Report
 from .tables import evaluated
 
-__all__ = ["summary", "delivered", "console_lines", "voice_warning", "budget_counts"]
+__all__ = ["summary", "delivered", "console_lines", "voice_warning", "budget_counts", "verdict_word", "check_word"]
+
+
+def verdict_word(budget: BudgetResult) -> str:
+    """``kept``, ``not verified`` (kept on point estimates, an interval reaches past a limit) or ``BROKEN``."""
+    return {MET: "kept", NOT_VERIFIED: "not verified", BROKEN: "BROKEN"}[budget.status]
+
+
+def check_word(check: BudgetCheck) -> str:
+    """``ok``, ``not verified`` or ``BROKEN`` for one check."""
+    if not check.ok:
+        return "BROKEN"
+    return "not verified" if check.verified is False else "ok"
 
 
 def budget_counts(m: ConditionMetrics) -> tuple[int, int]:
@@ -101,9 +113,13 @@ def summary(report: Report) -> list[str]:
             "the synthesized audio is probably wrong); `cer_clean` leaves them out."
         )
     if report.budget.condition:
-        verdict = "kept" if report.budget.ok else "BROKEN"
-        lines.append(f"**Forgetting budget ({report.budget.condition}): {verdict}.**")
-        lines += [f"- {'ok' if c.ok else 'BROKEN'}: {c.message}" for c in report.budget.checks]
+        lines.append(f"**Forgetting budget ({report.budget.condition}): {verdict_word(report.budget)}.**")
+        if report.budget.status == NOT_VERIFIED:
+            lines.append(
+                "Every limit is kept on the point estimates, but a test set is too small to show it: the 95% "
+                "interval of its CER change reaches past the limit."
+            )
+        lines += [f"- {check_word(c)}: {c.message}" for c in report.budget.checks]
         if report.budget.advice:
             lines.append("What to try next:")
             lines += [f"- {a}" for a in report.budget.advice]
@@ -146,8 +162,8 @@ def console_lines(report: Report, run_dir: str | Path) -> list[str]:
     if not budget.condition:
         lines.append("forgetting budget: nothing to check (no adapted or merged model evaluated)")
     else:
-        lines += [f"  {'ok    ' if c.ok else 'BROKEN'} {c.message}" for c in budget.checks]
-        lines.append(f"forgetting budget: {'kept' if budget.ok else 'BROKEN'} by {budget.condition}")
+        lines += [f"  {check_word(c):<6} {c.message}" for c in budget.checks]
+        lines.append(f"forgetting budget: {verdict_word(budget)} by {budget.condition}")
         lines += [f"  try: {advice}" for advice in budget.advice]
     lines.append(f"report: {run_dir / REPORT_DIR / 'report.html'}")
     if target:  # the model the budget judged, which is the one delivered

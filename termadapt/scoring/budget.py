@@ -7,7 +7,10 @@ The recipe's ``[evaluate]`` table sets four limits: general CER may rise at most
 to an :class:`Outcome` (what one model did on one or more scored sets):
 
 - :meth:`Budget.verdict` is the final gate on the delivered model (``termadapt evaluate``
-  exits 3 when it fails);
+  exits 3 when it fails). Its status is ``met``, ``broken`` or ``not verified``: every
+  point estimate within the limits, but the 95% interval of a CER change reaches above its
+  limit — the set is too small to show the budget is kept (the check says about how many
+  clips would);
 - :meth:`Budget.score` ranks candidates — early-stopping checkpoints and merge weights α —
   by the same limits: a candidate within the forgetting limits (CER, invented terms,
   swaps) always beats one outside them; within them, higher term recall wins; outside
@@ -23,9 +26,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from .intervals import clips_to_resolve
+
 __all__ = [
     "ADVICE",
+    "BROKEN",
     "DELIVERED",
+    "MET",
+    "NOT_VERIFIED",
     "Budget",
     "BudgetCheck",
     "BudgetResult",
@@ -37,6 +45,8 @@ __all__ = [
 # The condition the gate judges and termadapt delivers: the merged model when there is one,
 # else the adapted one.
 DELIVERED = ("merged", "adapted")
+# Statuses of the gate (BudgetResult.status).
+MET, NOT_VERIFIED, BROKEN = "met", "not verified", "broken"
 # Tolerance on the CER limit: a difference of rounding is not a broken budget.
 CER_EPSILON = 1e-9
 # Weight of term recall among candidates outside the forgetting limits: it only breaks ties
@@ -62,7 +72,15 @@ def delivered_condition(conditions: Sequence[str]) -> str:
 
 @dataclass
 class BudgetCheck:
-    """One forgetting-budget rule applied to the delivered condition."""
+    """One forgetting-budget rule applied to the delivered condition.
+
+    Attributes:
+        ok: The point estimate is within the limit.
+        low, high: 95% interval of ``value`` (general CER checks with an interval; else None).
+        verified: For a passing CER check with an interval: whether all of it is within the
+            limit (None: no interval, or not a CER check).
+        clips_needed: About how many clips would resolve the limit (None: resolved, or unknown).
+    """
 
     name: str
     condition: str
@@ -72,16 +90,28 @@ class BudgetCheck:
     ok: bool
     message: str
     advice: str = ""
+    low: Optional[float] = None
+    high: Optional[float] = None
+    verified: Optional[bool] = None
+    clips_needed: Optional[int] = None
 
 
 @dataclass
 class BudgetResult:
-    """The verdict: ok when every check passed (or nothing to check)."""
+    """The verdict: ok when every check passed (or nothing to check); see :attr:`status`."""
 
     ok: bool
     condition: str = ""
     checks: list[BudgetCheck] = field(default_factory=list)
     advice: list[str] = field(default_factory=list)
+
+    @property
+    def status(self) -> str:
+        """``broken`` (a limit broken), ``not verified`` (kept on point estimates, but an
+        interval reaches past a limit) or ``met``."""
+        if not self.ok:
+            return BROKEN
+        return NOT_VERIFIED if any(c.verified is False for c in self.checks) else MET
 
 
 @dataclass(frozen=True)
@@ -92,11 +122,15 @@ class SetOutcome:
         name: Set name (``validation``, ``test_terms``, ``general``, ``import_*``).
         recall: Term recall without neutral homophone sentences (None: no term clips scored).
         cer_increase: General CER minus the base model's, in points (None: not scored).
+        cer_interval: Paired 95% interval of ``cer_increase``, in points (None: not computed).
+        clips: General clips behind ``cer_increase``.
     """
 
     name: str
     recall: Optional[float] = None
     cer_increase: Optional[float] = None
+    cer_interval: Optional[tuple[float, float]] = None
+    clips: int = 0
 
 
 @dataclass(frozen=True)
@@ -150,20 +184,7 @@ class Budget:
         out: list[BudgetCheck] = []
         for s in outcome.sets:
             if s.cer_increase is not None:
-                pts, limit = s.cer_increase, self.max_cer_increase
-                ok = pts <= limit + CER_EPSILON
-                out.append(
-                    BudgetCheck(
-                        name="general_cer",
-                        condition=condition,
-                        set=s.name,
-                        value=pts,
-                        limit=limit,
-                        ok=ok,
-                        message=f"{s.name}: CER {'+' if pts >= 0 else ''}{pts:.2f} points vs base (limit +{limit:g})",
-                        advice="" if ok else ADVICE["general_cer"],
-                    )
-                )
+                out.append(self._cer_check(s, condition))
             if s.recall is not None:
                 ok = s.recall >= self.min_term_recall
                 out.append(
@@ -199,10 +220,44 @@ class Budget:
                 )
         return out
 
+    def _cer_check(self, s: SetOutcome, condition: str) -> BudgetCheck:
+        pts, limit = s.cer_increase, self.max_cer_increase
+        ok = pts <= limit + CER_EPSILON
+        message = f"{s.name}: CER {pts:+.2f} points vs base (limit +{limit:g})"
+        low = high = verified = needed = None
+        advice = "" if ok else ADVICE["general_cer"]
+        if s.cer_interval is not None:
+            low, high = (float(v) for v in s.cer_interval)
+            message += f", 95% interval [{low:+.2f}, {high:+.2f}] on {s.clips} clips"
+            needed = clips_to_resolve(s.clips, low, high, pts, limit)
+            if ok:
+                verified = high <= limit + CER_EPSILON
+                if not verified:
+                    more = f"about {needed} general clips would" if needed else "more general clips would"
+                    advice = (
+                        f"{s.name}: the CER change is within the limit but its interval reaches +{high:.2f}: "
+                        f"{s.clips} clips cannot show the budget is kept; {more} (sentences.max_general_test, "
+                        "dataset.eval_imports)."
+                    )
+        return BudgetCheck(
+            name="general_cer",
+            condition=condition,
+            set=s.name,
+            value=pts,
+            limit=limit,
+            ok=ok,
+            message=message,
+            advice=advice,
+            low=low,
+            high=high,
+            verified=verified,
+            clips_needed=needed,
+        )
+
     def verdict(self, outcome: Outcome, condition: str) -> BudgetResult:
         """The final gate on the delivered condition: ok when every check passes."""
         checks = self.checks(outcome, condition)
-        advice = list(dict.fromkeys(c.advice for c in checks if not c.ok))
+        advice = list(dict.fromkeys(c.advice for c in checks if c.advice and (not c.ok or c.verified is False)))
         return BudgetResult(ok=all(c.ok for c in checks), condition=condition, checks=checks, advice=advice)
 
     def over_limits(self, outcome: Outcome) -> list[str]:

@@ -32,9 +32,10 @@ import numpy as np
 
 from . import text as metrics
 from .budget import Outcome, SetOutcome
+from .intervals import paired_bootstrap_ci
 from .records import ClipChange, ConditionMetrics, EvalClip, Leak, OverTrigger, SetMetrics, TermRow, UtteranceRow
 from .table import METRICS, Scored
-from .terms import INVENTED, SWAP, TermInfo, counts_for_budget, over_triggers, term_recall
+from .terms import INVENTED, SWAP, TermInfo, counts_for_budget, homophone_sentence_of, over_triggers, term_recall
 
 __all__ = [
     "LEAK_NGRAM",
@@ -80,28 +81,6 @@ def template_ngrams(templates: Sequence[str], n: int = LEAK_NGRAM, slot: str = "
             for i in range(len(frag) - n + 1):
                 out.setdefault(frag[i : i + n], tpl)
     return out
-
-
-def paired_bootstrap_ci(
-    base_err: np.ndarray, cond_err: np.ndarray, ref_len: np.ndarray, samples: int, seed: int
-) -> list[float] | None:
-    """95% CI of corpus CER(cond) − CER(base), resampling clips with replacement (paired).
-
-    Returns:
-        ``[low, high]`` as fractions, or None without clips or samples.
-    """
-    n = len(ref_len)
-    if n == 0 or samples <= 0:
-        return None
-    rng = np.random.default_rng(seed)
-    deltas = np.empty(samples)
-    chunk = max(1, 2_000_000 // n)  # bound the index matrix to ~16 MB
-    for lo in range(0, samples, chunk):
-        idx = rng.integers(0, n, size=(min(chunk, samples - lo), n))
-        denom = np.maximum(ref_len[idx].sum(axis=1), 1)
-        deltas[lo : lo + len(idx)] = (cond_err[idx].sum(axis=1) - base_err[idx].sum(axis=1)) / denom
-    low, high = np.percentile(deltas, [2.5, 97.5])
-    return [float(low), float(high)]
 
 
 @dataclass
@@ -161,6 +140,9 @@ def score(
             for cond in conditions
         }
         suspect = [False] * len(clips)
+        # The terms each clip is a homophone sentence of: made guard sentences, and any clip
+        # whose reference says a known homophone (general sentences, imported speech).
+        guards = {c.clip_id: homophone_sentence_of(c.text, c.kind, c.homophone_of, homophones) for c in clips}
         if has_base and role != "terms":
             for i, c in enumerate(clips):
                 e, n = _reading_errors(c.text, hyps[BASE][c.clip_id])
@@ -220,7 +202,7 @@ def score(
             # Over-triggering (general and imported sets).
             if role != "terms":
                 for c, hyp in zip(clips, h):
-                    found = over_triggers(hyp, c.text, targets, c.kind, c.homophone_of)
+                    found = over_triggers(hyp, c.text, targets, c.kind, c.homophone_of, homophones)
                     out.over_triggers += [
                         OverTrigger(
                             set=set_name, clip_id=c.clip_id, condition=cond, term=term, kind=kind, ref=c.text, hyp=hyp
@@ -229,7 +211,7 @@ def score(
                     ]
                     cm.invented_terms += any(kind == INVENTED for _, kind in found)
                     cm.homophone_swaps += any(kind == SWAP for _, kind in found)
-                cm.homophone_clips = sum(c.kind == "homophone" for c in clips)
+                cm.homophone_clips = sum(bool(guards[c.clip_id]) for c in clips)
             if has_base and cond != BASE:
                 _compare_with_base(cm, set_name, role, clips, hyps, cond, errs, ref_len, suspect, ngrams, out)
                 cm.cer_delta = cm.cer - metrics.cer(refs, [hyps[BASE][c.clip_id] for c in clips])
@@ -315,7 +297,8 @@ def outcome(sets: Sequence[SetMetrics], condition: str) -> Outcome:
             if m.budget_recall is not None:
                 parts.append(SetOutcome(s.name, recall=m.budget_recall))
         elif m.cer_delta is not None:  # without the base condition there is nothing to compare
-            parts.append(SetOutcome(s.name, cer_increase=m.cer_delta * 100))
+            ci = tuple(100.0 * v for v in m.cer_delta_ci) if m.cer_delta_ci else None
+            parts.append(SetOutcome(s.name, cer_increase=m.cer_delta * 100, cer_interval=ci, clips=m.clips))
             invented += m.invented_terms
             swaps += m.homophone_swaps
     return Outcome(

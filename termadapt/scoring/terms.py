@@ -9,7 +9,10 @@ so "a hit", "an invented term" and "a homophone swap" mean one thing everywhere:
   apart (docs/design.md, "Homophones");
 - an **over-trigger**: a dictionary term in a hypothesis whose reference lacks it — a
   *homophone swap* when the clip is a homophone sentence of that very term (動機 written as
-  動悸), else an *invented term*.
+  動悸), else an *invented term*. A clip is a homophone sentence of a term when it was made
+  as one (kind ``homophone``) **or** its reference contains one of the term's known
+  homophones (:func:`homophone_sentence_of`) — a general sentence or imported real speech
+  that happens to say 動機 guards 動悸 as much as a made one.
 
 Reads: hypotheses, references and clip kinds. Writes: nothing.
 """
@@ -17,7 +20,7 @@ Reads: hypotheses, references and clip kinds. Writes: nothing.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .text import contains_term, normalize, strip_marks
@@ -31,6 +34,7 @@ __all__ = [
     "TermRecall",
     "term_recall",
     "over_triggers",
+    "homophone_sentence_of",
     "counts_for_budget",
     "aligned_span",
     "written_instead",
@@ -43,6 +47,9 @@ TERM_KINDS = ("term", "term_alone", "term_context")
 GENERAL_KINDS = ("general", "homophone")
 INVENTED = "invented"
 SWAP = "homophone_swap"
+# Shortest homophone looked for in a reference: a one-character word (紙, 神) occurs inside
+# too many unrelated words to say what a sentence is about.
+MIN_HOMOPHONE_CHARS = 2
 
 
 @dataclass(frozen=True)
@@ -108,8 +115,32 @@ def counts_for_budget(decides: int) -> bool:
     return int(decides) != 0
 
 
+def homophone_sentence_of(
+    ref: str, kind: str, homophone_of: str = "", homophones: Mapping[str, Sequence[str]] | None = None
+) -> set[str]:
+    """The terms whose homophone sentence a clip is (see the module docstring).
+
+    Args:
+        ref: The clip's reference.
+        kind: Its kind (``homophone`` for a made guard sentence).
+        homophone_of: For a made guard sentence, the term whose homophone it uses.
+        homophones: ``term -> its known homophones`` (terms.jsonl); None: made sentences only.
+    """
+    out = {homophone_of} if kind == "homophone" and homophone_of else set()
+    for term, words in (homophones or {}).items():
+        if term not in out and not contains_term(ref, term):
+            if any(len(w) >= MIN_HOMOPHONE_CHARS and contains_term(ref, w) for w in words):
+                out.add(term)
+    return out
+
+
 def over_triggers(
-    hyp: str, ref: str, targets: Sequence[str], kind: str, homophone_of: str = ""
+    hyp: str,
+    ref: str,
+    targets: Sequence[str],
+    kind: str,
+    homophone_of: str = "",
+    homophones: Mapping[str, Sequence[str]] | None = None,
 ) -> list[tuple[str, str]]:
     """``(term, INVENTED | SWAP)`` for every dictionary term written in ``hyp`` but absent from ``ref``.
 
@@ -119,11 +150,16 @@ def over_triggers(
         targets: Every dictionary term.
         kind: The clip's kind (``homophone`` for guard sentences).
         homophone_of: For a homophone sentence, the term whose homophone it uses.
+        homophones: ``term -> its known homophones``: a reference holding one makes the clip
+            a homophone sentence of that term too.
     """
     out = []
+    guarded: set[str] | None = None
     for term in targets:
         if contains_term(hyp, term) and not contains_term(ref, term):
-            out.append((term, SWAP if kind == "homophone" and homophone_of == term else INVENTED))
+            if guarded is None:
+                guarded = homophone_sentence_of(ref, kind, homophone_of, homophones)
+            out.append((term, SWAP if term in guarded else INVENTED))
     return out
 
 

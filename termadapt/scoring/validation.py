@@ -4,7 +4,9 @@ The validation split holds term sentences and general sentences spoken by held-o
 (docs/design.md, "Decisions and their evidence"). :func:`score_validation` counts what the
 evaluation counts — term recall without neutral homophone sentences, general CER, invented
 terms and homophone swaps, through :mod:`.terms` — and :meth:`ValidationScore.outcome`
-hands it to the :class:`~.budget.Budget` as an :class:`~.budget.Outcome`.
+hands it to the :class:`~.budget.Budget` as an :class:`~.budget.Outcome`, with the CER change
+against the base model's score on the same clips and its paired 95% interval (the evidence
+each decision is made with).
 
 Reads: validation rows and their hypotheses. Writes: nothing.
 """
@@ -16,8 +18,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from .budget import Outcome, SetOutcome
+from .intervals import paired_bootstrap_ci
 from .terms import GENERAL_KINDS, INVENTED, SWAP, TERM_KINDS, counts_for_budget, over_triggers, term_recall
-from .text import cer
+from .text import cer, char_errors
 
 __all__ = ["VALIDATION", "ValidationScore", "score_validation"]
 
@@ -39,6 +42,8 @@ class ValidationScore:
         invented: General rows whose hypothesis contains a term their reference lacks.
         swaps: Homophone rows whose hypothesis writes the term instead of its homophone.
         general_rows: Rows scored for general CER.
+        general_errors: Character errors per general row (for paired comparisons).
+        general_chars: Reference characters per general row.
     """
 
     term_recall: float
@@ -49,28 +54,55 @@ class ValidationScore:
     invented: int
     swaps: int
     general_rows: int
+    general_errors: tuple[int, ...] = ()
+    general_chars: tuple[int, ...] = ()
 
-    def outcome(self, base_cer: float | None) -> Outcome:
-        """The budget's view: recall, the CER rise over ``base_cer`` (percent), over-triggering."""
-        rise = None if base_cer is None or not self.general_rows else self.general_cer - base_cer
+    def cer_change(self, base: ValidationScore | None) -> tuple[float | None, tuple[float, float] | None]:
+        """(CER rise over ``base`` in points, its paired 95% interval) — None without a base or rows.
+
+        The interval needs both scores' per-row errors on the same rows (else None).
+        """
+        if base is None or not self.general_rows:
+            return None, None
+        rise = self.general_cer - base.general_cer
+        same_rows = len(self.general_errors) == len(base.general_errors) == self.general_rows
+        if not same_rows or self.general_chars != base.general_chars:
+            return rise, None
+        ci = paired_bootstrap_ci(base.general_errors, self.general_errors, self.general_chars)
+        return rise, (100.0 * ci[0], 100.0 * ci[1]) if ci else None
+
+    def outcome(self, base: ValidationScore | None) -> Outcome:
+        """The budget's view: recall, the CER rise over ``base`` (with its interval), over-triggering."""
+        rise, ci = self.cer_change(base)
         return Outcome(
-            sets=(SetOutcome(VALIDATION, recall=self.term_recall, cer_increase=rise),),
+            sets=(
+                SetOutcome(
+                    VALIDATION, recall=self.term_recall, cer_increase=rise, cer_interval=ci, clips=self.general_rows
+                ),
+            ),
             invented=self.invented,
             swaps=self.swaps,
             over_triggering_scored=self.general_rows > 0,
         )
 
 
-def score_validation(rows: Sequence[Mapping[str, Any]], hyps: Sequence[str], terms: Sequence[str]) -> ValidationScore:
+def score_validation(
+    rows: Sequence[Mapping[str, Any]],
+    hyps: Sequence[str],
+    terms: Sequence[str],
+    homophones: Mapping[str, Sequence[str]] | None = None,
+) -> ValidationScore:
     """Score validation transcripts.
 
     Args:
         rows: Dataset rows (``text``, ``kind``, ``terms``, ``homophone_of``, ``decides``).
         hyps: One hypothesis per row.
         terms: Every dictionary term (targets), for over-triggering.
+        homophones: ``term -> its known homophones``: a general row saying one is a
+            homophone sentence of that term (:func:`~.terms.homophone_sentence_of`).
     """
     decided, neutral = [], []
-    refs, gen_hyps = [], []
+    refs, gen_hyps, errors, chars = [], [], [], []
     invented = swaps = 0
     for row, hyp in zip(rows, hyps, strict=True):
         kind = row["kind"]
@@ -79,7 +111,12 @@ def score_validation(rows: Sequence[Mapping[str, Any]], hyps: Sequence[str], ter
         elif kind in GENERAL_KINDS:
             refs.append(row["text"])
             gen_hyps.append(hyp)
-            found = {k for _, k in over_triggers(hyp, row["text"], terms, kind, row.get("homophone_of") or "")}
+            e, n = char_errors(row["text"], hyp)
+            errors.append(e)
+            chars.append(n)
+            found = {
+                k for _, k in over_triggers(hyp, row["text"], terms, kind, row.get("homophone_of") or "", homophones)
+            }
             invented += INVENTED in found
             swaps += SWAP in found
     rec = term_recall(decided or neutral)  # only neutral rows: score them rather than nothing
@@ -93,4 +130,6 @@ def score_validation(rows: Sequence[Mapping[str, Any]], hyps: Sequence[str], ter
         invented=invented,
         swaps=swaps,
         general_rows=len(refs),
+        general_errors=tuple(errors),
+        general_chars=tuple(chars),
     )

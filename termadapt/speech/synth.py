@@ -214,9 +214,9 @@ def plan_clips(
         (clip, job) pairs in manifest order, and voice → engine cache version.
     """
     versions: dict[str, str] = {}
-    for spec in plan.train + plan.heldout:
+    for spec in plan.train + plan.never_trained:
         versions[str(spec)] = get_engine(spec.engine, **options.get(spec.engine, {})).cache_version(spec)
-    heldout = {str(v) for v in plan.heldout}
+    heldout = {str(v) for v in plan.never_trained}
     cfg = recipe.synth
     pairs: list[tuple[Clip, _Job]] = []
     for utt in utterances:
@@ -225,7 +225,9 @@ def plan_clips(
             voices = _subset(plan.train, cfg.replay_voices_per_utterance, rng)
         elif utt.split == "train":
             voices = _subset(plan.train, cfg.train_voices_per_utterance, rng)
-        elif utt.split in ("validation", "test"):
+        elif utt.split == "validation":
+            voices = _subset(plan.validation_voices, cfg.heldout_voices_per_utterance, rng)
+        elif utt.split == "test":
             voices = _subset(plan.heldout, cfg.heldout_voices_per_utterance, rng)
         else:
             raise TermadaptError(

@@ -4,6 +4,8 @@ Voice specs (``engine:voice?knob=value``) are parsed by :func:`termadapt.tts.par
 The voice plan (:func:`plan_voices`) takes the recipe's ``[synth]`` training and held-out
 voices; when a held-out engine is not installed here, it uses ``fallback_heldout_voices``
 and records that, so the report can say the held-out speech came from the training engine.
+``validation_voices`` (optional) speak the validation split instead of the held-out voices,
+so the voices of the test never take part in a decision (early stopping, the merge α).
 
 Writes (``write_voice_plan``): ``voices.json`` in the run directory.
 """
@@ -28,7 +30,10 @@ class VoicePlan:
 
     Attributes:
         train: Voices for training audio (train split: terms and replay pool).
-        heldout: Voices for validation and test audio, never used for training.
+        heldout: Voices for test audio (and validation audio without ``validation``), never
+            used for training.
+        validation: Voices for validation audio when they differ from ``heldout`` (empty:
+            ``heldout`` speaks validation too); never used for training.
         fallback_used: True when ``heldout`` came from ``fallback_heldout_voices``.
         unavailable: Requested held-out voices not usable here, with the reason.
         notes: Human-readable lines for the report.
@@ -36,6 +41,7 @@ class VoicePlan:
 
     train: list[VoiceSpec]
     heldout: list[VoiceSpec]
+    validation: list[VoiceSpec] = field(default_factory=list)
     fallback_used: bool = False
     unavailable: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -44,7 +50,18 @@ class VoicePlan:
         data = asdict(self)
         data["train"] = [str(v) for v in self.train]
         data["heldout"] = [str(v) for v in self.heldout]
+        data["validation"] = [str(v) for v in self.validation]
         return data
+
+    @property
+    def validation_voices(self) -> list[VoiceSpec]:
+        """The voices that speak the validation split."""
+        return self.validation or self.heldout
+
+    @property
+    def never_trained(self) -> list[VoiceSpec]:
+        """Every voice kept out of training (test and validation)."""
+        return self.heldout + [v for v in self.validation if v not in self.heldout]
 
 
 def _not_installed(spec: VoiceSpec, options: dict[str, dict[str, Any]], where: str) -> str:
@@ -123,16 +140,34 @@ def plan_voices(synth: Any, engine_options: dict[str, dict[str, Any]] | None = N
             plan.notes.append(f"held-out voices {missing} are not installed here and were skipped")
     if not plan.heldout:
         raise ConfigError("synth.heldout_voices is empty — list at least one voice never used for training")
+    _plan_validation(plan, synth, options)
     trained = {_sounds_like(v, options): v for v in plan.train}
-    for spec in plan.heldout:
+    for spec in plan.never_trained:
         same = trained.get(_sounds_like(spec, options))
         if same is not None:
             raise ConfigError(
                 f"held-out voice '{spec}' sounds exactly like training voice '{same}' (both are "
                 f"'{_sounds_like(spec, options)}') — give it other settings or remove it from one of "
-                "synth.train_voices / synth.heldout_voices"
+                "synth.train_voices / synth.heldout_voices / synth.validation_voices"
             )
     return plan
+
+
+def _plan_validation(plan: VoicePlan, synth: Any, options: dict[str, dict[str, Any]]) -> None:
+    """Fill ``plan.validation`` from ``synth.validation_voices``: the installed ones; when none
+    is installed, the held-out voices speak validation too (and a note says so)."""
+    requested = [parse_voice(v, "synth.validation_voices") for v in getattr(synth, "validation_voices", ())]
+    missing = []
+    for spec in requested:
+        problem = _not_installed(spec, options, "synth.validation_voices")
+        if problem:
+            missing.append(str(spec))
+            plan.unavailable[str(spec)] = problem
+        else:
+            plan.validation.append(spec)
+    if missing:
+        where = "were skipped" if plan.validation else "so the held-out (test) voices speak validation too"
+        plan.notes.append(f"validation voices {', '.join(missing)} are not installed here; {where}")
 
 
 def write_voice_plan(plan: VoicePlan, run_dir: str | Path) -> Path:
@@ -148,6 +183,7 @@ def read_voice_plan(run_dir: str | Path) -> VoicePlan:
     return VoicePlan(
         train=[parse_voice(v) for v in data["train"]],
         heldout=[parse_voice(v) for v in data["heldout"]],
+        validation=[parse_voice(v) for v in data.get("validation", [])],
         fallback_used=bool(data.get("fallback_used", False)),
         unavailable=dict(data.get("unavailable", {})),
         notes=list(data.get("notes", [])),

@@ -29,8 +29,10 @@ def validation_line(step: int, logs: dict[str, Any]) -> str:
         parts.append(f"term recall {int(hits)}/{int(total)}")
     delta, clips = get("general_cer_increase"), get("general_clips")
     if delta is not None:
+        low, high = get("general_cer_low"), get("general_cer_high")
+        interval = f" [{low:+.2f}, {high:+.2f}]" if low is not None and high is not None else ""
         on = f" on {int(clips)} clips" if clips else ""
-        parts.append(f"general CER {delta:+.2f} points{on}")
+        parts.append(f"general CER {delta:+.2f} points{interval}{on}")
     for key, label in (("invented", "invented terms"), ("swaps", "homophone swaps")):
         value = get(key)
         if value is not None:

@@ -74,6 +74,10 @@ FINETUNE_LR_DIVISOR = 40
 # LoRA targets: the decoder's attention projections and feed-forward layers (the encoder
 # stays frozen under LoRA).
 LORA_TARGETS = r".*decoder\.layers\.\d+\.((self_attn|encoder_attn)\.(q_proj|v_proj|out_proj)|fc1|fc2)"
+# Early stopping: a checkpoint tied with an earlier one on the budget's score (same recall,
+# both within the limits) wins by this much times its share of the steps — far below any
+# recall step (1/term occurrences) — so ties go to the model that learned more, as in the α choice.
+LATER_TIE_WEIGHT = 1e-6
 LOG_NAME = "training_log.json"
 DONE_MARKER = ".completed"
 RUN_KEY_FILE = "run_key"  # settings + dataset hash of the run the checkpoints belong to
@@ -157,6 +161,7 @@ def trainer_class() -> type:
             if hasattr(model, "get_base_model"):  # peft: adapters are injected in the base model
                 model = model.get_base_model()
             values = self.validator.log_values(self.validator.measure(model))
+            values["score"] += LATER_TIE_WEIGHT * self.state.global_step / max(1, self.state.max_steps)
             metrics = {f"{metric_key_prefix}_{k}": v for k, v in values.items()}
             self.log(metrics)
             self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)

@@ -27,7 +27,7 @@ from ..scoring.budget import Budget, Outcome
 from ..scoring.terms import GENERAL_KINDS, TERM_KINDS
 from ..scoring.validation import ValidationScore, score_validation
 
-__all__ = ["Validator", "decode_options", "dictionary_terms"]
+__all__ = ["Validator", "decode_options", "dictionary_homophones", "dictionary_terms"]
 
 # Columns of the dataset contract validation reads besides the audio.
 NEEDED_COLUMNS = ("audio", "text", "kind", "terms")
@@ -38,6 +38,14 @@ def decode_options(recipe: Recipe) -> DecodeOptions:
     return DecodeOptions(
         language=recipe.model.language, task=recipe.model.task, max_new_tokens=recipe.evaluate.max_new_tokens
     )
+
+
+def dictionary_homophones(run_dir: str | Path) -> dict[str, list[str]]:
+    """``term -> its known homophones`` from ``terms.jsonl`` (empty without one)."""
+    manifest = Path(run_dir) / TERMS_FILE
+    if not manifest.is_file():
+        return {}
+    return {str(e["target"]): [str(h) for h in e.get("homophones") or ()] for e in read_jsonl(manifest)}
 
 
 def dictionary_terms(run_dir: str | Path, rows: Sequence[dict[str, Any]] = ()) -> list[str]:
@@ -101,6 +109,7 @@ class Validator:
                     )
         self.clips = [DatasetClip(split, i, r["key"], f"validation/{i}") for i, r in enumerate(self.rows)]
         self.terms = dictionary_terms(run_dir, self.rows)
+        self.homophones = dictionary_homophones(run_dir)
         self.processor = processor
         self.options = decode_options(recipe)
         self.budget = Budget.from_config(recipe.evaluate)
@@ -124,11 +133,11 @@ class Validator:
 
     def measure(self, model: Any, progress: Callable[[int], None] | None = None) -> ValidationScore:
         """Score ``model`` on the validation split."""
-        return score_validation(self.rows, self.transcribe(model, progress), self.terms)
+        return score_validation(self.rows, self.transcribe(model, progress), self.terms, self.homophones)
 
     def outcome(self, score: ValidationScore) -> Outcome:
         """The budget's view of ``score``: recall, CER rise over the base model, over-triggering."""
-        return score.outcome(self.base.general_cer if self.base is not None else score.general_cer)
+        return score.outcome(self.base if self.base is not None else score)
 
     def rank(self, score: ValidationScore) -> float:
         """The budget's ranking of ``score`` (:meth:`~termadapt.scoring.budget.Budget.score`)."""
@@ -136,7 +145,8 @@ class Validator:
 
     def log_values(self, score: ValidationScore) -> dict[str, float]:
         """The numbers logged per evaluation (training's validation curve)."""
-        rise = self.outcome(score).sets[0].cer_increase
+        part = self.outcome(score).sets[0]
+        rise, ci = part.cer_increase, part.cer_interval
         return {
             "term_recall": score.term_recall,
             "term_hits": float(score.term_hits),
@@ -147,4 +157,6 @@ class Validator:
             "swaps": float(score.swaps),
             "general_clips": float(score.general_rows),
             "score": self.rank(score),
+            # The paired 95% interval of the increase: the evidence the decision was made with.
+            **({"general_cer_low": ci[0], "general_cer_high": ci[1]} if ci else {}),
         }

@@ -117,9 +117,36 @@ def test_select_alpha_best_recall_within_budget():
     assert "invented" in points[4].reason and "general CER" in points[3].reason
 
 
-def test_select_alpha_tie_goes_to_smaller_alpha():
+def test_select_alpha_recall_tie_goes_to_the_larger_alpha_that_learned_more():
     points = [_point(0.3, 0.8, 0.0), _point(0.5, 0.9, 0.3), _point(0.7, 0.9, 0.1), _point(1.0, 0.9, 0.5)]
-    assert select_alpha(points, BUDGET)[0] == 0.5
+    assert select_alpha(points, BUDGET)[0] == 1.0  # +0.5 is within the limit: the tie goes to α = 1
+    points[-1] = _point(1.0, 0.9, 0.6)  # over the limit now
+    assert select_alpha(points, BUDGET)[0] == 0.7
+
+
+def test_curve_points_carry_the_paired_interval_of_the_cer_change():
+    """Each α's CER change vs α = 0 comes with the paired 95% interval of the same clips."""
+    from termadapt.merging.alpha import curve_points
+    from termadapt.scoring.validation import ValidationScore
+
+    def score(errors):
+        chars = (20,) * len(errors)
+        cer = 100.0 * sum(errors) / sum(chars)
+        return ValidationScore(1.0, 4, 4, None, cer, 0, 0, len(errors), tuple(errors), chars)
+
+    base = [1, 0, 2, 0, 1, 0, 0, 3, 0, 1] * 4
+    same = score(base)
+    one_worse = score([e + (i == 0) for i, e in enumerate(base)])  # one character on one clip
+    many_worse = score([e + 1 for e in base])  # one character on every clip
+    pts = {p.alpha: p for p in curve_points({0.0: score(base), 0.5: same, 0.7: one_worse, 1.0: many_worse})}
+    assert pts[0.5].general_cer_low == pts[0.5].general_cer_high == 0.0
+    assert pts[0.7].general_cer_low <= pts[0.7].general_cer_increase <= pts[0.7].general_cer_high
+    assert pts[0.7].general_cer_low <= 0.0  # one clip cannot show a change: the interval reaches 0
+    assert pts[1.0].general_cer_low == pytest.approx(5.0) == pts[1.0].general_cer_high  # every clip +1/20
+    outcome = pts[0.7].outcome().sets[0]
+    assert outcome.cer_interval == (pts[0.7].general_cer_low, pts[0.7].general_cer_high) and outcome.clips == 40
+    alpha, reason = select_alpha(list(pts.values()), BUDGET)
+    assert alpha == 0.7 and "on 40 clips" in reason and "[" in reason  # +0.125 pt is within +0.5; 1.0 is not
 
 
 def test_select_alpha_none_qualifies_takes_the_one_closest_to_the_budget():
@@ -150,9 +177,16 @@ def test_score_validation_counts_recall_cer_invented_and_swaps():
     assert s.neutral_recall == 0.0  # reported apart: the context allows either spelling
     assert s.invented == 1 and s.swaps == 1 and s.general_rows == 2
     assert s.general_cer == pytest.approx(100 * 3 / 12)  # 駅前→痙攣 (2) + 機→悸 (1) over 5 + 7 chars
-    # the budget's view: the CER rise over a base CER, over-triggering counted
-    outcome = s.outcome(base_cer=20.0)
-    assert outcome.sets[0].cer_increase == pytest.approx(25.0 - 20.0) and (outcome.invented, outcome.swaps) == (1, 1)
+    assert s.general_errors == (2, 1) and s.general_chars == (5, 7)  # per row, for paired comparisons
+    # the budget's view: the CER rise over the base model's score on the same rows, with its
+    # paired interval, over-triggering counted
+    base = score_validation(rows, ["今日は痙攣がある", "動悸がする", "駅前で会う", "志望動機を書く"], ["痙攣", "動悸"])
+    outcome = s.outcome(base).sets[0]
+    assert outcome.cer_increase == pytest.approx(25.0) and outcome.clips == 2
+    low, high = outcome.cer_interval
+    assert 0.0 < low <= 25.0 <= high  # both rows got worse: every resample is worse
+    assert s.outcome(base).invented == 1 and s.outcome(base).swaps == 1
+    assert s.outcome(None).sets[0].cer_increase is None
 
 
 # ----------------------------------------------------------------------------- the stage

@@ -103,7 +103,17 @@ def sample_report(run_dir: Path | None = None) -> Report:
                 {"general_cer": 8.4, "general_cer_increase": 0.4, "term_recall": 0.8, "term_hits": 8.0},
                 chosen=True,
             ),
-            MergePoint(1.0, {"general_cer": 9.5, "general_cer_increase": 1.5, "term_recall": 1.0, "term_hits": 10.0}),
+            MergePoint(
+                1.0,
+                {
+                    "general_cer": 9.5,
+                    "general_cer_increase": 1.5,
+                    "general_cer_low": 0.3,
+                    "general_cer_high": 2.9,
+                    "term_recall": 1.0,
+                    "term_hits": 10.0,
+                },
+            ),
         ],
         settings=Budget.from_config(EvaluateConfig()).as_dict(),
         budget=Budget.from_config(EvaluateConfig()).verdict(outcome(sc.sets, "adapted"), "adapted"),

@@ -50,6 +50,12 @@ def test_merge_chart_has_two_aligned_panels_with_budget_bands() -> None:
     # The recall band runs from the 95% line to the top; the CER band from the bottom to +0.5.
     recall_labels = {t.text for t in recall.iter(f"{SVG}text")}
     assert {"0%", "100%"} <= recall_labels
+    # The paired interval each CER change was measured with is drawn as a bar around its point.
+    (bar,) = [ln for ln in delta.iter(f"{SVG}line") if ln.get("class") == "interval"]
+    (point,) = [c for c in delta.iter(f"{SVG}circle") if "α=1:" in c.findtext(f"{SVG}title")]
+    y_low, y_high = sorted((float(bar.get("y1")), float(bar.get("y2"))))
+    assert float(bar.get("x1")) == float(point.get("cx")) and y_low < float(point.get("cy")) < y_high
+    assert "[+0.30, +2.90]" in bar.findtext(f"{SVG}title")
     (chosen,) = [ln for ln in ET.fromstring(svg).iter(f"{SVG}line") if ln.get("class") == "chosen"]
     assert chosen.get("data-alpha") == "0.5"
     page = render_html(rep, ".")
@@ -181,3 +187,26 @@ def test_compare_two_runs_side_by_side(tmp_path, tiny_model_dir) -> None:
     assert (tmp_path / "cmp" / "compare.md").read_text(encoding="utf-8") == result.stdout
     assert "<table>" in (tmp_path / "cmp" / "compare.html").read_text(encoding="utf-8")
     assert rep_a.recipe == "sample"
+
+
+def test_a_budget_kept_only_on_point_estimates_reads_not_verified_everywhere(tmp_path) -> None:
+    """The gate's third state reaches the console, report.md, report.html and survives report.json."""
+    import dataclasses
+
+    from termadapt.report.schema import load_report, save_report
+    from termadapt.report.summary import console_lines
+    from termadapt.scoring.budget import NOT_VERIFIED, Budget, Outcome, SetOutcome
+
+    outcome = Outcome((SetOutcome("general", cer_increase=0.2, cer_interval=(-1.0, 1.4), clips=100),))
+    rep = dataclasses.replace(sample_report(), budget=Budget(max_cer_increase=0.5).verdict(outcome, "adapted"))
+    back = load_report(save_report(rep, tmp_path / "report.json"))
+    assert back.budget.status == NOT_VERIFIED and back.budget.checks[0].clips_needed == 1600
+    lines = console_lines(back, tmp_path)
+    assert "forgetting budget: not verified by adapted" in lines
+    assert any(ln.startswith("  not verified general: CER +0.20 points") for ln in lines)
+    assert any("about 1600 general clips" in ln for ln in lines)
+    page = render_html(back, str(tmp_path))
+    assert "<span class='unverified'>not verified</span>" in page
+    from termadapt.report.markdown import render_markdown
+
+    assert "**Forgetting budget (adapted): not verified.**" in render_markdown(back)

@@ -67,3 +67,36 @@ def test_best_breaks_ties_with_the_key():
     assert BUDGET.best(candidates, tie_key=lambda name: {"a": 2, "b": 1, "c": 0}[name]) == "b"
     with pytest.raises(ValueError):
         BUDGET.best([])
+
+
+def test_gate_is_not_verified_when_the_interval_reaches_past_the_limit():
+    """Point estimate within +0.5 but the 95% interval reaches +1.4: kept, yet not verified."""
+    from termadapt.scoring.budget import BROKEN, MET, NOT_VERIFIED
+
+    budget = Budget(max_cer_increase=0.5)
+
+    def gate(pts, interval, clips=100):
+        return budget.verdict(
+            Outcome((SetOutcome("general", cer_increase=pts, cer_interval=interval, clips=clips),)), "merged"
+        )
+
+    wide = gate(0.2, (-1.0, 1.4))
+    (check,) = [c for c in wide.checks if c.name == "general_cer"]
+    assert wide.ok and wide.status == NOT_VERIFIED and check.ok and check.verified is False
+    assert check.clips_needed == 1600  # the upper half-width 1.2 must shrink to the 0.3 of room: (1.2 / 0.3)² × 100
+    assert "[-1.00, +1.40] on 100 clips" in check.message
+    assert any("about 1600 general clips" in a for a in wide.advice)
+    narrow = gate(0.2, (-0.1, 0.45))
+    assert narrow.status == MET and narrow.checks[0].verified is True and not narrow.advice
+    assert gate(0.7, (0.1, 1.3)).status == BROKEN
+    assert gate(0.2, None).status == MET  # no interval computed: judged on the point estimate alone
+    assert gate(0.5, (-0.4, 1.4)).checks[0].clips_needed is None  # on the limit: no size resolves it
+
+
+def test_clips_to_resolve_scales_with_the_square_of_the_half_width():
+    from termadapt.scoring.intervals import clips_to_resolve
+
+    assert clips_to_resolve(100, -1.0, 1.0, 0.0, 0.5) == 400  # half-width 1 → 0.5: four times the clips
+    assert clips_to_resolve(100, -0.2, 0.4, 0.1, 0.5) is None  # already below the limit
+    assert clips_to_resolve(100, 0.6, 1.4, 1.0, 0.5) is None  # already above it
+    assert clips_to_resolve(100, 0.25, 1.0, 0.75, 0.5) == 400  # broken, but the interval reaches below the limit

@@ -178,7 +178,7 @@ def test_early_stopping_keeps_best_and_logs_curve_with_label_distillation(tmp_pa
     assert [c["step"] for c in curve] == [0, 2, 4]
     assert curve[0]["general_cer"] == log["base_validation"]["general_cer"]
     assert all({"term_recall", "general_cer", "score"} <= set(c) for c in curve)
-    best = max(curve[1:], key=lambda c: c["score"])  # ties keep the earlier checkpoint
+    best = max(curve[1:], key=lambda c: c["score"])
     assert log["best_step"] == best["step"] and log["best_score"] == pytest.approx(best["score"])
     kept = _weights(run / "checkpoints" / f"checkpoint-{log['best_step']}")
     final = _weights(out)
@@ -195,6 +195,24 @@ def test_early_stopping_keeps_best_and_logs_curve_with_label_distillation(tmp_pa
     )
     # Homophone guard sentences were left out (homophone_guard = false).
     assert log["term_samples"] == 3
+
+
+def test_early_stopping_ties_go_to_the_checkpoint_that_learned_more(tmp_path, dataset_dir, tiny_model_dir, monkeypatch):
+    """Equal recall within the limits at every step: the later checkpoint is kept, not the first."""
+    from termadapt.scoring.validation import ValidationScore
+    from termadapt.training.validation import Validator
+
+    same = ValidationScore(0.5, 2, 4, None, 10.0, 0, 0, 4, (2, 2, 2, 2), (20, 20, 20, 20))
+    monkeypatch.setattr(Validator, "measure", lambda self, model, progress=None: same)
+    run = _run(tmp_path, dataset_dir, "ties")
+    recipe = tiny_recipe(
+        tiny_model_dir, max_steps=4, eval_every_steps=2, early_stopping=True, patience=5, homophone_guard=False
+    )
+    log = json.loads((train(recipe, run, progress=False) / "training_log.json").read_text())
+    curve = log["validation_curve"]
+    assert [c["term_recall"] for c in curve] == [0.5, 0.5, 0.5]
+    assert curve[1]["general_cer_low"] == curve[1]["general_cer_high"] == 0.0  # paired: no change at all
+    assert log["best_step"] == 4
 
 
 def test_lora_is_merged_into_plain_weights(tmp_path, dataset_dir, tiny_model_dir):
