@@ -122,6 +122,12 @@ class DictionaryConfig:
     max_homophones: int = doc(
         "Most general words sharing a term's reading to record per term (0 = none).", 5, valid="[0, 100]"
     )
+    max_sound_alikes: int = doc(
+        "Most everyday words one kana away from a term's reading to record per term, guarded and scored "
+        "like homophones (0 = none).",
+        3,
+        valid="[0, 100]",
+    )
     max_terms: int = doc(
         "Use at most this many terms: a seeded sample in dictionary order (0 = all). For a quick "
         "CPU run of a large dictionary.",
@@ -137,6 +143,11 @@ class SentencesConfig:
     domains: list[str] = doc("Shipped template domains to use: general, medical, tech.", factory=lambda: ["general"])
     template_files: list[str] = doc("Extra template files (one `{term}` template a line).", factory=list)
     general_sentences: str = doc("File of general sentences (one a line); empty = the shipped general-ja.txt.", "")
+    extra_general_sentences: list[str] = doc(
+        "More general-sentence files, added to general_sentences: e.g. sentences using your terms' homophones "
+        "in their everyday sense, which become homophone guards split between training, validation and test.",
+        factory=list,
+    )
     test_template_fraction: float = doc("Share of templates held out for testing.", 0.3, valid="(0, 1)")
     validation_template_fraction: float = doc("Share of templates held out for validation.", 0.15, valid="[0, 1)")
     templates_per_term: int = doc("Training templates per term (0 = all training templates).", 0, valid="[0, inf)")
@@ -356,6 +367,10 @@ class Recipe:
         value = self.sentences.general_sentences
         return self.path(value) if value else shipped_path(GENERAL_SENTENCES)
 
+    def general_sentence_paths(self) -> list[Path]:
+        """Every general sentence file: :meth:`general_sentences_path`, then ``extra_general_sentences``."""
+        return [self.general_sentences_path(), *(self.path(p) for p in self.sentences.extra_general_sentences)]
+
     def resolved_run_dir(self, override: str | Path | None = None) -> Path:
         """The run directory: the CLI's --run-dir, else the recipe's, else runs/<name>."""
         if override:
@@ -369,6 +384,7 @@ _PATH_FIELDS = {
     ("dictionary", "paths"),
     ("sentences", "template_files"),
     ("sentences", "general_sentences"),
+    ("sentences", "extra_general_sentences"),
     ("dataset", "eval_imports"),
     ("dataset", "replay_imports"),
 }

@@ -117,7 +117,9 @@ def _terms(run_dir: Path, sets: dict[str, list[EvalClip]]) -> list[TermInfo]:
     if path.is_file():
         rows = list(iter_jsonl(path))
         rows.sort(key=lambda r: -float(r.get("weight", 1.0)))  # stable: heavier terms first in the prompt
-        return [TermInfo(r["target"], tuple(r.get("homophones") or ())) for r in rows]
+        return [
+            TermInfo(r["target"], tuple(r.get("homophones") or ()), tuple(r.get("sound_alikes") or ())) for r in rows
+        ]
     seen = dict.fromkeys(t for clips in sets.values() for c in clips for t in c.terms)
     return [TermInfo(t) for t in seen]
 

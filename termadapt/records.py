@@ -92,6 +92,8 @@ class TermEntry:
         weight: Relative sampling weight (1.0 = normal).
         source: ``file:line`` the entry came from, for error messages and review.
         homophones: General words that share the reading (filled by ``readings``).
+        sound_alikes: Everyday words one kana away from the reading (千個 for 仙骨), guarded
+            and scored like homophones (``text.homophones.find_sound_alikes``).
     """
 
     target: str
@@ -102,6 +104,7 @@ class TermEntry:
     weight: float = 1.0
     source: str = ""
     homophones: tuple[str, ...] = ()
+    sound_alikes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -127,6 +127,7 @@ def score(
     has_base = BASE in conditions
     ngrams = template_ngrams(templates)
     homophones = {t.target: list(t.homophones) for t in terms}
+    guarded = {t.target: list(t.guarded_words) for t in terms}  # what makes a clip a homophone sentence
     targets = [t.target for t in terms]
     out = Scores([], [], [], [], [], [])
     term_rows: dict[str, TermRow] = {}
@@ -142,7 +143,7 @@ def score(
         suspect = [False] * len(clips)
         # The terms each clip is a homophone sentence of: made guard sentences, and any clip
         # whose reference says a known homophone (general sentences, imported speech).
-        guards = {c.clip_id: homophone_sentence_of(c.text, c.kind, c.homophone_of, homophones) for c in clips}
+        guards = {c.clip_id: homophone_sentence_of(c.text, c.kind, c.homophone_of, guarded) for c in clips}
         if has_base and role != "terms":
             for i, c in enumerate(clips):
                 e, n = _reading_errors(c.text, hyps[BASE][c.clip_id])
@@ -202,7 +203,7 @@ def score(
             # Over-triggering (general and imported sets).
             if role != "terms":
                 for c, hyp in zip(clips, h):
-                    found = over_triggers(hyp, c.text, targets, c.kind, c.homophone_of, homophones)
+                    found = over_triggers(hyp, c.text, targets, c.kind, c.homophone_of, guarded)
                     out.over_triggers += [
                         OverTrigger(
                             set=set_name, clip_id=c.clip_id, condition=cond, term=term, kind=kind, ref=c.text, hyp=hyp

@@ -58,6 +58,12 @@ class TermInfo:
 
     target: str
     homophones: tuple[str, ...] = ()
+    sound_alikes: tuple[str, ...] = ()
+
+    @property
+    def guarded_words(self) -> tuple[str, ...]:
+        """Words whose sentences are homophone sentences of this term: homophones, then sound-alikes."""
+        return tuple(dict.fromkeys((*self.homophones, *self.sound_alikes)))
 
 
 @dataclass

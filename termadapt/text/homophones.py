@@ -5,6 +5,11 @@ general sentences the later stages speak (compounds such as ご縁 are one word 
 dictionary). The sentences stage makes guard sentences from them and the scorer counts a
 term written where its homophone was said as a swap (docs/design.md, "Homophones").
 
+**Sound-alikes** (:func:`find_sound_alikes`) are words one kana away from a term's reading
+(仙骨 センコツ / 千個 センコ): words of the general sentences first, then common dictionary
+nouns. They are guarded and scored like homophones, but do not change which templates decide
+a term's spelling (a sound-alike is heard apart, a homophone is not).
+
 Reads: the system dictionaries (an index cached under ``<cache root>/homophones/``) and
 general sentences. Writes: the index.
 """
@@ -12,6 +17,7 @@ general sentences. Writes: the index.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gzip
 import json
 import re
@@ -22,11 +28,24 @@ from ..cache import cache_dir
 from ..records import TermEntry, atomic_write_bytes
 from .readings import PUNCTUATION, full_width, openjtalk, to_katakana
 
-__all__ = ["MAX_HOMOPHONES", "find_homophones", "reading_index"]
+__all__ = ["MAX_HOMOPHONES", "MAX_SOUND_ALIKES", "find_homophones", "find_sound_alikes", "reading_index"]
 
 # Homophones recorded per term: later stages write a sentence per homophone, and more than
 # a handful are rare words nobody says (動悸: 動機 同期 銅器 同気 動気…).
 MAX_HOMOPHONES = 5
+# Sound-alikes recorded per term: each gets guard sentences where the general sentences have some.
+MAX_SOUND_ALIKES = 3
+# Shortest reading (in kana) given sound-alikes: a 2-kana reading is one kana away from
+# hundreds of words.
+MIN_SOUND_ALIKE_KANA = 3
+# Dictionary nouns count as sound-alikes only when OpenJTalk's cost says they are common:
+# 同期 2448, 前年 2569 and 痙攣 4525 are below it; the rare readings of a word (経連 6480,
+# 禅苑 11265) are above. Words of the general sentences need no threshold.
+COMMON_WORD_COST = 5000
+# Shortest sound-alike: one-character words (円, 縁) occur in too many sentences to guard.
+MIN_SOUND_ALIKE_CHARS = 2
+# Hiragana at either end of a corpus span: a particle or an inflection, not part of the word.
+_EDGE_KANA = re.compile(r"^[\u3041-\u309f]|[\u3041-\u309f]$")
 # Cost given to Sudachi-only words when ranking homophones: after every OpenJTalk word
 # (whose costs run up to ~15000), since Sudachi exposes no frequency.
 SUDACHI_ONLY_COST = 20000
@@ -144,8 +163,15 @@ def _load_or_build_index(path: Path) -> dict[str, list[list]]:
     return index
 
 
-def _corpus_spans(sentences: Iterable[str], readings: set[str]) -> dict[str, dict[str, int]]:
+def _corpus_spans(sentences: Sequence[str], readings: set[str]) -> dict[str, dict[str, int]]:
     """reading → {surface: count} of 1–3-morpheme spans of the corpus with a wanted reading."""
+    return {r: words for r, words in _all_corpus_spans(tuple(sentences)).items() if r in readings}
+
+
+@functools.lru_cache(maxsize=2)
+def _all_corpus_spans(sentences: tuple[str, ...]) -> dict[str, dict[str, int]]:
+    """reading → {surface: count} of every 1–3-morpheme word span of the corpus (read once
+    per corpus: homophones and sound-alikes both look here)."""
     pyopenjtalk = openjtalk()
     found: dict[str, dict[str, int]] = {}
     for sentence in sentences:
@@ -155,10 +181,19 @@ def _corpus_spans(sentences: Iterable[str], readings: set[str]) -> dict[str, dic
             for f in feats[i : i + MAX_SPAN_MORPHEMES]:
                 surface += f["string"]
                 reading += f["read"]
-                if reading in readings and _is_word(surface):
+                if _is_word(surface) and reading:
                     counts = found.setdefault(reading, {})
                     counts[surface] = counts.get(surface, 0) + 1
     return found
+
+
+def _one_kana_away(reading: str, candidates: Sequence[str]) -> list[str]:
+    """The candidates whose reading is exactly one kana insertion, deletion or substitution away."""
+    from rapidfuzz import process
+    from rapidfuzz.distance import Levenshtein
+
+    hits = process.extract(reading, candidates, scorer=Levenshtein.distance, score_cutoff=1, limit=None)
+    return [c for c, d, _ in hits if d == 1]
 
 
 class _Variants:
@@ -220,4 +255,64 @@ def find_homophones(
             if len(chosen) >= max_per_term:
                 break
         out.append(dataclasses.replace(entry, homophones=tuple(chosen)))
+    return out
+
+
+def find_sound_alikes(
+    entries: Iterable[TermEntry], corpus: Sequence[str] = (), max_per_term: int = MAX_SOUND_ALIKES
+) -> list[TermEntry]:
+    """Entries with ``sound_alikes`` filled: everyday words one kana away from the term's reading.
+
+    Words of ``corpus`` come first (most frequent first), then dictionary nouns cheaper than
+    :data:`COMMON_WORD_COST` (cheapest first). Left out: other terms, words holding one of the
+    term's homophones, spelling variants of the term, words inside the term or containing it
+    (心電 for 心電図), one-character words, and corpus spans with a particle at an end (千個の).
+    Readings shorter than :data:`MIN_SOUND_ALIKE_KANA` get none.
+
+    Args:
+        entries: Entries with readings and homophones (:func:`find_homophones`).
+        corpus: The general sentences the later stages speak.
+        max_per_term: Cap per term (0 = none).
+    """
+    entries = list(entries)
+    if max_per_term <= 0:
+        return [dataclasses.replace(e, sound_alikes=()) for e in entries]
+    targets = {full_width(e.target) for e in entries} | {e.target for e in entries}
+    index = reading_index()
+    common = [r for r, words in index.items() if words and words[0][1] <= COMMON_WORD_COST]
+    spans = _all_corpus_spans(tuple(corpus)) if corpus else {}
+    span_readings = list(spans)
+    variants = _Variants()
+    out = []
+    for entry in entries:
+        reading = to_katakana(entry.reading) if entry.reading else ""
+        if len(reading) < MIN_SOUND_ALIKE_KANA:
+            out.append(dataclasses.replace(entry, sound_alikes=()))
+            continue
+        ranked = sorted(
+            ((w, n) for r in _one_kana_away(reading, span_readings) for w, n in spans[r].items()),
+            key=lambda kv: (-kv[1], kv[0]),
+        )
+        words = [w for w, _ in ranked]
+        near = _one_kana_away(reading, common)
+        words += [
+            w for w, _ in sorted((w for r in near for w in index[r] if w[1] <= COMMON_WORD_COST), key=lambda w: w[1])
+        ]
+        chosen: list[str] = []
+        for word in words:
+            if (
+                len(word) < MIN_SOUND_ALIKE_CHARS
+                or _EDGE_KANA.search(word)  # a word with a particle on it (千個の, の同期): the word alone counts
+                or word in targets
+                or word in chosen
+                or any(h in word for h in entry.homophones)
+                or word in entry.target
+                or entry.target in word
+                or variants.same_word(word, entry.target, reading)
+            ):
+                continue
+            chosen.append(word)
+            if len(chosen) >= max_per_term:
+                break
+        out.append(dataclasses.replace(entry, sound_alikes=tuple(chosen)))
     return out

@@ -28,7 +28,7 @@ from typing import TypeVar
 from ..config import Recipe, SentencesConfig, save_resolved
 from ..errors import ConfigError, DictionaryError, TermadaptError
 from ..records import TERMS_FILE, UTTERANCES_FILE, TermEntry, Utterance, read_jsonl, sha256_text, write_jsonl
-from .templates import GENERAL_DOMAIN, SLOT, Template, load_general_sentences, load_template_set, template_paths
+from .templates import GENERAL_DOMAIN, SLOT, Template, load_general_corpus, load_template_set, template_paths
 
 __all__ = [
     "SPLITS",
@@ -355,7 +355,7 @@ def plan_utterances(
     uses: dict[str, list[str]] = {}  # sentence → terms whose homophone it uses
     users: dict[str, list[str]] = defaultdict(list)  # homophone → terms that sound like it
     for term in terms:
-        for h in term.homophones:
+        for h in dict.fromkeys((*term.homophones, *term.sound_alikes)):  # sound-alikes are guarded the same way
             if h:
                 users[h].append(term.target)
     homophones = _Finder(users)
@@ -411,7 +411,7 @@ def plan_utterances(
             warnings.append(
                 f"{len(unguarded[split])} of {n_hom} terms with homophones have no {role} sentence "
                 f"using a homophone: {names}{f' and {more} more' if more > 0 else ''} "
-                f"— add general sentences that use them"
+                f"— add sentences that use them in their everyday sense (sentences.extra_general_sentences)"
             )
 
     # 4. Deduplicate by id; a held-out sentence identical to a training one would leak.
@@ -452,12 +452,12 @@ def make_utterances(
 
 def input_files(recipe: Recipe) -> list[Path]:
     """Files outside the run directory the stage reads (their content is part of its key)."""
-    return template_paths(recipe) + [recipe.general_sentences_path()]
+    return template_paths(recipe) + recipe.general_sentence_paths()
 
 
 def _plan_for(recipe: Recipe, terms: Sequence[TermEntry]) -> SentencePlan:
     templates = load_template_set(template_paths(recipe))
-    general = load_general_sentences(recipe.general_sentences_path())
+    general = load_general_corpus(recipe.general_sentence_paths())
     return plan_utterances(terms, templates, general, recipe.sentences, recipe.seed)
 
 

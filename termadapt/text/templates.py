@@ -11,7 +11,7 @@ a :class:`~termadapt.errors.DictionaryError` naming the file and line.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ __all__ = [
     "template_paths",
     "load_template_set",
     "load_templates",
+    "load_general_corpus",
     "load_general_sentences",
 ]
 
@@ -152,6 +153,11 @@ def load_templates(paths: Iterable[str | Path]) -> list[str]:
     return [t.text for t in load_template_set(paths)]
 
 
+def load_general_corpus(paths: Sequence[str | Path]) -> list[str]:
+    """The general sentences of several files (:func:`load_general_sentences` each), deduplicated in order."""
+    return list(dict.fromkeys(s for path in paths for s in load_general_sentences(path)))
+
+
 def load_general_sentences(path: str | Path) -> list[str]:
     """Read general sentences (one a line, ``#`` comments), deduplicated in file order.
 
@@ -160,7 +166,9 @@ def load_general_sentences(path: str | Path) -> list[str]:
     """
     path = Path(path)
     if not path.is_file():
-        raise DictionaryError(str(path), 0, "general sentence file not found", "fix sentences.general_sentences")
+        raise DictionaryError(
+            str(path), 0, "general sentence file not found", "fix sentences.general_sentences / extra_general_sentences"
+        )
     out: list[str] = []
     seen: set[str] = set()
     for number, line in _read_lines(path):

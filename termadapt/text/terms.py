@@ -16,16 +16,16 @@ from ..config import Recipe, save_resolved
 from ..errors import DictionaryError
 from ..records import TERMS_FILE, USER_DICT_DIR, TermEntry, sha256_text, write_jsonl
 from .dictionary import load_dictionaries
-from .homophones import find_homophones
+from .homophones import find_homophones, find_sound_alikes
 from .readings import build_user_dictionary, fill_readings
-from .templates import load_general_sentences
+from .templates import load_general_corpus
 
 __all__ = ["build_terms", "input_files", "sample_terms"]
 
 
 def input_files(recipe: Recipe) -> list[Path]:
     """Files outside the run directory the stage reads (their content is part of its key)."""
-    return [recipe.path(p) for p in recipe.dictionary.paths] + [recipe.general_sentences_path()]
+    return [recipe.path(p) for p in recipe.dictionary.paths] + recipe.general_sentence_paths()
 
 
 def sample_terms(entries: Sequence[TermEntry], limit: int, seed: int) -> list[TermEntry]:
@@ -69,7 +69,9 @@ def build_terms(recipe: Recipe, run_dir: str | Path) -> Path:
             soft_wrap=True,
         )
     entries = fill_readings(entries)
-    entries = find_homophones(entries, load_general_sentences(recipe.general_sentences_path()), cfg.max_homophones)
+    corpus = load_general_corpus(recipe.general_sentence_paths())
+    entries = find_homophones(entries, corpus, cfg.max_homophones)
+    entries = find_sound_alikes(entries, corpus, cfg.max_sound_alikes)
     run.mkdir(parents=True, exist_ok=True)
     build_user_dictionary(entries, run / USER_DICT_DIR)
     out = run / TERMS_FILE

@@ -41,11 +41,16 @@ def decode_options(recipe: Recipe) -> DecodeOptions:
 
 
 def dictionary_homophones(run_dir: str | Path) -> dict[str, list[str]]:
-    """``term -> its known homophones`` from ``terms.jsonl`` (empty without one)."""
+    """``term -> its known homophones and sound-alikes`` from ``terms.jsonl`` (empty without one)."""
     manifest = Path(run_dir) / TERMS_FILE
     if not manifest.is_file():
         return {}
-    return {str(e["target"]): [str(h) for h in e.get("homophones") or ()] for e in read_jsonl(manifest)}
+    return {
+        str(e["target"]): list(
+            dict.fromkeys(str(h) for h in (*(e.get("homophones") or ()), *(e.get("sound_alikes") or ())))
+        )
+        for e in read_jsonl(manifest)
+    }
 
 
 def dictionary_terms(run_dir: str | Path, rows: Sequence[dict[str, Any]] = ()) -> list[str]:

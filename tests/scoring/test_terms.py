@@ -73,3 +73,13 @@ def test_the_validator_reads_the_homophones_of_terms_jsonl(tmp_path):
     write_jsonl(tmp_path / "terms.jsonl", [TermEntry("動悸", "ドウキ", homophones=["動機", "同期"])])
     assert dictionary_homophones(tmp_path) == {"動悸": ["動機", "同期"]}
     assert dictionary_homophones(tmp_path / "elsewhere") == {}
+
+
+def test_sound_alikes_are_scored_like_homophones():
+    sets = {"general": [_clip("general", 0, "箱に千個の部品があります。"), _clip("general", 1, "今日は晴れです。")]}
+    said = {c.clip_id: c.text for c in sets["general"]}
+    wrote = {**said, sets["general"][0].clip_id: "箱に仙骨の部品があります。"}
+    for info, swaps, invented in ((TermInfo("仙骨", (), ("千個",)), 1, 0), (TermInfo("仙骨"), 0, 1)):
+        scores = score(sets, {"base": said, "adapted": wrote}, ["base", "adapted"], [info], [], 20, 0)
+        m = scores.sets[0].get("adapted")
+        assert (m.homophone_swaps, m.invented_terms, m.homophone_clips) == (swaps, invented, swaps)

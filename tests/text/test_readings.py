@@ -110,6 +110,24 @@ def test_homophones_from_dictionaries_and_corpus():
     assert all(e.target not in e.homophones for e in entries)
 
 
+def test_sound_alikes_are_everyday_words_one_kana_away():
+    from termadapt.text.homophones import find_sound_alikes
+
+    corpus = ["箱に千個の部品が入っています。", "筋電図の検査を受けました。", "先月は雨が多かった。"]
+    terms = [TermEntry("仙骨", "センコツ"), TermEntry("心電図", "シンデンズ"), TermEntry("胃", "イ")]
+    entries = {e.target: e for e in find_sound_alikes(find_homophones(terms, corpus), corpus)}
+    sacrum = entries["仙骨"].sound_alikes
+    assert sacrum[:2] == ("千個", "先月") or sacrum[:2] == ("先月", "千個")  # the corpus first, 千個 without の
+    assert "千個の" not in sacrum and all(len(w) >= 2 for w in sacrum)
+    assert not set(sacrum) & set(entries["仙骨"].homophones)
+    assert "筋電図" in entries["心電図"].sound_alikes and "心電" not in entries["心電図"].sound_alikes
+    assert entries["胃"].sound_alikes == ()  # one kana: everything is one kana away
+    (none,) = find_sound_alikes([TermEntry("仙骨", "センコツ")], corpus, max_per_term=0)
+    assert none.sound_alikes == ()
+    (no_corpus,) = find_sound_alikes([TermEntry("仙骨", "センコツ")])
+    assert "千個" not in no_corpus.sound_alikes  # a numeral and a counter: in no dictionary as one noun
+
+
 def test_homophones_without_corpus_lack_compounds_and_cap_zero():
     (entry,) = find_homophones([TermEntry("誤嚥", "ゴエン")])
     assert "ご縁" not in entry.homophones  # neither Sudachi nor naist-jdic has ご縁 as one word

@@ -467,3 +467,47 @@ def test_finder_matches_a_plain_substring_scan():
     for _ in range(300):
         text = "".join(rng.choices(alphabet, k=rng.randint(0, 12)))
         assert finder.find(text) == [n for n in needles if n in text]
+
+
+def test_extra_general_sentences_become_homophone_guards_in_every_split(tmp_path):
+    """A user's own sentences using a term's homophone are guards like the shipped ones."""
+    import json
+
+    from termadapt.config import recipe_from_dict
+    from termadapt.errors import TermadaptError
+    from termadapt.text.terms import build_terms
+
+    (tmp_path / "d.csv").write_text("動悸\n", encoding="utf-8")
+    mine = [f"{who}と同期の会議で話しました。" for who in ("部長", "課長", "先輩", "後輩", "新人", "社長")]
+    (tmp_path / "mine.txt").write_text("\n".join(mine) + "\n", encoding="utf-8")
+
+    def run(extra, name):
+        recipe = recipe_from_dict(
+            {"name": "t", "dictionary": {"paths": ["d.csv"]}, "sentences": {"extra_general_sentences": extra}},
+            source=str(tmp_path / "recipe.toml"),
+        )
+        build_terms(recipe, tmp_path / name)
+        out = build_utterances(recipe, tmp_path / name)
+        return [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+
+    with_mine = [u for u in run(["mine.txt"], "a") if u["text"] in mine]
+    assert {u["kind"] for u in with_mine} == {"homophone"} and {u["homophone_of"] for u in with_mine} == {"動悸"}
+    assert {u["split"] for u in with_mine} >= {"train", "test"}
+    assert not [u for u in run([], "b") if u["text"] in mine]
+    with pytest.raises(TermadaptError, match="missing.txt.*extra_general_sentences"):
+        run(["missing.txt"], "c")
+
+
+def test_general_sentences_saying_a_sound_alike_are_guards_of_its_term():
+    from termadapt.records import TermEntry
+
+    general = [f"箱に千個の{thing}が入っています。" for thing in ("部品", "ねじ", "玉", "豆", "石", "札")]
+    general += [f"今日は{x}が良い日です。" for x in ("天気", "気分", "調子", "運", "風", "景色")]
+    term = TermEntry("仙骨", "センコツ", sound_alikes=("千個",))
+    from termadapt.text.templates import Template
+
+    templates = [Template(f"{{term}}の{x}を調べます。", "t", f"t.txt:{i + 1}") for i, x in enumerate("上下左右前後")]
+    plan = plan_utterances([term], templates, general, CFG, seed=0)
+    guards = [u for u in plan.utterances if u.kind == "homophone"]
+    assert guards and {u.homophone_of for u in guards} == {"仙骨"} and all("千個" in u.text for u in guards)
+    assert {u.split for u in guards} >= {"train", "test"}
