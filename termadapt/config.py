@@ -157,6 +157,13 @@ class SentencesConfig:
     )
     include_alone: bool = doc("Also speak each term alone.", True)
     include_context: bool = doc("Also speak the dictionary's own context sentences.", True)
+    context_test_per_term: int = doc(
+        "Context sentences per term held out as a generalization test (dataset split test_context: "
+        "wording the templates do not share, reported apart from the budget); a term keeps at least "
+        "one for training.",
+        1,
+        valid="[0, inf)",
+    )
     include_homophones: bool = doc("Add general sentences that use each term's homophones.", True)
     homophone_terms_deciding_only: bool = doc(
         "For a term with homophones, train and validate only on sentences whose context decides the "

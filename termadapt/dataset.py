@@ -12,7 +12,8 @@ open a split (audio left undecoded, decoded on demand by :func:`termadapt.audio.
 
 Splits: ``train`` (training voices: term sentences, terms alone, context and homophone-guard
 sentences), ``validation`` (held-out voices), ``test_terms`` (held-out voices × test
-templates), ``general`` (held-out voices × regression-pool general and homophone sentences),
+templates), ``test_context`` (held-out voices × the dictionary's held-out context sentences:
+the generalization check), ``general`` (held-out voices × regression-pool general and homophone sentences),
 ``general_train`` (training voices × replay pool). Audio is embedded as 16 kHz wav bytes in
 an ``Audio(sampling_rate=16000)`` column, so the saved dataset does not depend on the cache.
 Decoding that column needs torchcodec in datasets ≥ 4, which has no build for the pinned
@@ -52,10 +53,11 @@ __all__ = [
     "split_rows",
 ]
 
-SPLITS = ("train", "validation", "test_terms", "general", "general_train")
+SPLITS = ("train", "validation", "test_terms", "test_context", "general", "general_train")
 # Splits scored by the evaluation besides imported real sets (import_*); train, validation
 # and general_train are never scored (their sentences or voices were seen in training).
-EVAL_SPLITS = ("test_terms", "general")
+# test_context (the dictionary's own held-out context sentences) is the generalization check.
+EVAL_SPLITS = ("test_terms", "test_context", "general")
 FEATURE_COLUMNS = (
     "audio",
     "text",
@@ -70,7 +72,7 @@ FEATURE_COLUMNS = (
     "augment",
 )
 TRAIN_SPLITS = ("train", "general_train")
-HELD_OUT_ONLY_SPLITS = ("test_terms", "general", "validation")
+HELD_OUT_ONLY_SPLITS = ("test_terms", "test_context", "general", "validation")
 # Audio cells hashed per batch when keying clips: bounded memory on large datasets.
 KEY_CHUNK = 256
 
@@ -115,7 +117,9 @@ def split_of(clip: Clip) -> str:
     if clip.split == "validation":
         return "validation"
     if clip.split == "test":
-        return "general" if general else "test_terms"
+        if general:
+            return "general"
+        return "test_context" if clip.kind == "term_context" else "test_terms"
     raise TermadaptError(f"synth.jsonl: clip of {clip.utterance_id} has unknown split '{clip.split}' — re-run synth")
 
 

@@ -70,7 +70,7 @@ def load_eval_sets(run_dir: str | Path, splits: Sequence[str] | None = None) -> 
     """
     dd = open_dataset(run_dir, "evaluation")
     names = list(splits) if splits else [s for s in dd if s in EVAL_SPLITS or s.startswith("import_")]
-    names = [s for s in names if s in dd]
+    names = [s for s in names if s in dd and (len(dd[s]) or s != "test_context")]  # no context sentences: no set
     if not names:
         raise TermadaptError(
             f"{Path(run_dir) / 'dataset'}: no evaluation split (test_terms, general, import_*) — "

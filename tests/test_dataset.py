@@ -45,6 +45,7 @@ def test_dataset_splits_columns_and_voices(tmp_path):
         "train": ["homophone", "term", "term_alone"],
         "validation": ["term"],
         "test_terms": ["term"],
+        "test_context": [],  # no context sentences held out in these utterances
         "general": ["general", "homophone"],
         "general_train": ["general"],
     }
@@ -85,3 +86,15 @@ def test_missing_manifest_is_one_clear_error(tmp_path):
         build_dataset(recipe, run)
     with pytest.raises(TermadaptError, match="no dataset for training — run `termadapt dataset RECIPE`"):
         open_dataset(run, "training")
+
+
+def test_held_out_context_sentences_make_the_generalization_split():
+    from termadapt.dataset import split_of
+    from termadapt.records import Clip
+
+    def clip(kind, split):
+        return Clip("u", "痙攣が続く", kind, split, "kokoro:jf_alpha", True, "a.wav", 1.0, ("痙攣",))
+
+    assert split_of(clip("term_context", "test")) == "test_context"
+    assert split_of(clip("term", "test")) == "test_terms"
+    assert split_of(clip("term_context", "train")) == "train"

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..records import MERGED_DIR, MODEL_DIR, REPORT_DIR
 from ..scoring.budget import BROKEN, MET, NOT_VERIFIED, BudgetCheck, BudgetResult, delivered_condition
+from ..scoring.evaluation import GENERALIZATION_SET
 from ..scoring.table import count, pct, pts
 from .schema import ConditionMetrics, Report
 from .tables import evaluated
@@ -58,7 +59,7 @@ def summary(report: Report) -> list[str]:
     lines: list[str] = [f"**{voice_warning(report)}**"] if voice_warning(report) else []
     target = delivered(report)
     names = report.condition_names()
-    terms_set = next((s for s in report.sets if s.role == "terms"), None)
+    terms_set = next((s for s in report.sets if s.role == "terms" and s.name != GENERALIZATION_SET), None)
     if terms_set is not None:
         parts = []
         for cond in names:
@@ -83,6 +84,15 @@ def summary(report: Report) -> list[str]:
             lines.append(
                 f"For terms with homophones, {target}: {count(m.decides_hits, m.decides_total)} where the "
                 "context decides the spelling."
+            )
+    context = next((s for s in report.sets if s.name == GENERALIZATION_SET), None)
+    if context is not None and target:
+        b, m = context.get("base"), context.get(target)
+        if b is not None and m is not None:
+            lines.append(
+                f"**Does it generalize?** On the dictionary's own context sentences (wording no template "
+                f"shares, never trained on; not in the budget): base {count(b.term_hits, b.term_total)} "
+                f"({pct(b.term_recall)}) → {target} {count(m.term_hits, m.term_total)} ({pct(m.term_recall)})."
             )
     general = [s for s in report.sets if s.role != "terms"]
     for s in general:
@@ -141,7 +151,12 @@ def console_lines(report: Report, run_dir: str | Path) -> list[str]:
         base, final = s.get("base"), s.get(target) if target else None
         if base is None or final is None:
             continue
-        if s.role == "terms":
+        if s.name == GENERALIZATION_SET:
+            lines.append(
+                f"{s.name}: term recall {pct(base.term_recall)} (base) → {pct(final.term_recall)} ({target}) on the "
+                f"dictionary's own held-out sentences, {s.clips} clips — the generalization check, not in the budget"
+            )
+        elif s.role == "terms":
             hits, total = budget_counts(final)
             lines.append(
                 f"{s.name}: term recall {pct(base.budget_recall)} (base) → {pct(final.budget_recall)} ({target}), "

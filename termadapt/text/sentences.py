@@ -334,16 +334,22 @@ def plan_utterances(
                 )
             )
         if cfg.include_context:
+            usable = []
             for sentence in term.context:
                 if term.target not in sentence:
                     warnings.append(f"{term.source or term.target}: context sentence lacks '{term.target}': {sentence}")
                     continue
+                usable.append(sentence)
+            # The generalization test: a seeded few of the term's own sentences, never trained on.
+            held = min(cfg.context_test_per_term, max(0, len(usable) - 1))
+            tested = set(sorted(usable, key=lambda s: _unit(seed, "context", term.target, s))[:held])
+            for sentence in usable:
                 utterances.append(
                     _utterance(
                         "term_context",
                         sentence,
                         sentence.replace(term.target, term.reading),
-                        "train",
+                        "test" if sentence in tested else "train",
                         terms=_terms_in(sentence, term.target, finder),
                         decides=True if has_h else None,
                     )

@@ -83,3 +83,32 @@ def test_sound_alikes_are_scored_like_homophones():
         scores = score(sets, {"base": said, "adapted": wrote}, ["base", "adapted"], [info], [], 20, 0)
         m = scores.sets[0].get("adapted")
         assert (m.homophone_swaps, m.invented_terms, m.homophone_clips) == (swaps, invented, swaps)
+
+
+def test_the_context_set_is_reported_apart_from_the_budget():
+    """test_context (the dictionary's own held-out sentences) is scored, but neither in the
+    budget's recall nor in the term table."""
+    from report.helpers import clip
+
+    from termadapt.report.schema import Report
+    from termadapt.report.summary import summary
+    from termadapt.scoring.evaluation import GENERALIZATION_SET, outcome
+
+    sets = {
+        "test_terms": [clip("test_terms", 0, "動悸がします。", "term", ["動悸"])],
+        GENERALIZATION_SET: [clip(GENERALIZATION_SET, 0, "階段で動悸がします。", "term_context", ["動悸"])],
+        "general": [clip("general", 0, "今日は晴れです。")],
+    }
+    base = {c.clip_id: c.text for cl in sets.values() for c in cl}
+    adapted = {**base, sets[GENERALIZATION_SET][0].clip_id: "階段で動機がします。"}  # missed on the new wording
+    sc = score(sets, {"base": base, "adapted": adapted}, ["base", "adapted"], [TermInfo("動悸")], [], 20, 0)
+    assert [s.name for s in outcome(sc.sets, "adapted").sets if s.recall is not None] == ["test_terms"]
+    (row,) = sc.terms
+    assert row.total == 1  # the term table counts the test set only
+    from termadapt.scoring.budget import BudgetResult
+
+    rep = Report(
+        schema_version=1, created="", run_dir="", recipe="r", sets=sc.sets, budget=BudgetResult(True, "adapted")
+    )
+    (line,) = [ln for ln in summary(rep) if "generalize" in ln]
+    assert "base 1/1" in line and "adapted 0/1" in line

@@ -511,3 +511,29 @@ def test_general_sentences_saying_a_sound_alike_are_guards_of_its_term():
     guards = [u for u in plan.utterances if u.kind == "homophone"]
     assert guards and {u.homophone_of for u in guards} == {"仙骨"} and all("千個" in u.text for u in guards)
     assert {u.split for u in guards} >= {"train", "test"}
+
+
+def test_a_context_sentence_per_term_is_held_out_as_the_generalization_test():
+    from termadapt.records import TermEntry
+    from termadapt.text.templates import Template
+
+    three = ("夜中に痙攣で目が覚めた。", "手足の痙攣が続いている。", "痙攣が起きたら横にしてください。")
+    terms = [
+        TermEntry("痙攣", "ケイレン", context=three),
+        TermEntry("心電図", "シンデンズ", context=("心電図を取ります。",)),
+    ]
+    templates = [Template(f"{{term}}の{x}を調べます。", "t", f"t.txt:{i + 1}") for i, x in enumerate("上下左右前後")]
+    general = [f"今日は{x}が良い日です。" for x in ("天気", "気分", "調子", "運", "風", "景色")]
+
+    def context(cfg):
+        plan = plan_utterances(terms, templates, general, cfg, seed=0)
+        return {(u.text, u.split) for u in plan.utterances if u.kind == "term_context"}
+
+    held = context(CFG)
+    assert (
+        sum(s == "test" for t, s in held if t in three) == 1 and sum(s == "train" for t, s in held if t in three) == 2
+    )
+    assert ("心電図を取ります。", "train") in held  # a term's only sentence stays in training
+    assert context(CFG) == held  # seeded
+    none = context(dataclasses.replace(CFG, context_test_per_term=0))
+    assert {s for _, s in none} == {"train"}
