@@ -17,7 +17,7 @@ from ..errors import DictionaryError
 from ..records import TERMS_FILE, USER_DICT_DIR, TermEntry, sha256_text, write_jsonl
 from .dictionary import load_dictionaries
 from .homophones import find_homophones, find_sound_alikes
-from .readings import build_user_dictionary, fill_readings
+from .readings import build_user_dictionary, fill_readings, reset_user_dictionary
 from .templates import load_general_corpus
 
 __all__ = ["build_terms", "input_files", "sample_terms"]
@@ -68,6 +68,10 @@ def build_terms(recipe: Recipe, run_dir: str | Path) -> Path:
             highlight=False,
             soft_wrap=True,
         )
+    # Readings, accents and homophones come from OpenJTalk's system dictionary alone: a user
+    # dictionary applied earlier in this process (the last run's, by a voice check) would
+    # change them, and with them the new user dictionary and every cached clip's key.
+    reset_user_dictionary()
     entries = fill_readings(entries)
     corpus = load_general_corpus(recipe.general_sentence_paths())
     entries = find_homophones(entries, corpus, cfg.max_homophones)

@@ -464,5 +464,7 @@ class EspnetEngine(TTSEngine):
         return self._loaded[name]
 
     def synthesize(self, text: str, voice: VoiceSpec) -> tuple[np.ndarray, int]:
+        if self.user_dict:  # again if the terms stage rewrote it since (a no-op otherwise)
+            apply_user_dictionary(self.user_dict)
         model = self.load(voice.voice)
         return model.speak(text, voice.numeric("speed", 1.0), int(voice.numeric("speaker", 0)))

@@ -152,6 +152,8 @@ class OpenJTalkEngine(TTSEngine):
         return any(k in voice.settings for k in ("alpha", "beta", "jf", "jm"))
 
     def synthesize(self, text: str, voice: VoiceSpec) -> tuple[np.ndarray, int]:
+        if self.user_dict:  # again if the terms stage rewrote it since (a no-op otherwise)
+            apply_user_dictionary(self.user_dict)
         if self._needs_cli(voice):
             return self._synthesize_cli(text, voice)
         import pyopenjtalk

@@ -156,6 +156,35 @@ def test_build_terms_writes_the_stage_outputs(tmp_path, clean_openjtalk):
     assert first["source"].endswith("d.csv:1")
 
 
+def test_terms_stage_does_not_depend_on_a_dictionary_applied_before(tmp_path, clean_openjtalk):
+    """Re-running the stage where the last run's user dictionary is applied (a voice check does
+    that) gives the same user dictionary: accents come from the system dictionary alone."""
+    from termadapt.text.readings import apply_user_dictionary
+
+    recipe = _recipe(tmp_path, "shipped:demo-product.csv")
+    build_terms(recipe, tmp_path / "run")
+    first = (tmp_path / "run" / "userdict" / "user.csv").read_text(encoding="utf-8")
+    apply_user_dictionary(tmp_path / "run" / "userdict" / "user.dic")
+    build_terms(recipe, tmp_path / "run")
+    assert (tmp_path / "run" / "userdict" / "user.csv").read_text(encoding="utf-8") == first
+
+
+def test_openjtalk_voice_reads_with_the_rewritten_dictionary(tmp_path, clean_openjtalk):
+    """An engine made before the terms stage rewrote the dictionary speaks with the new one."""
+    from termadapt.text.readings import applied_user_dictionary
+    from termadapt.tts import engine_class
+    from termadapt.tts.base import parse_voice
+
+    (tmp_path / "a.csv").write_text("エンゲ,嚥下\n", encoding="utf-8")
+    build_terms(_recipe(tmp_path, "a.csv"), tmp_path / "run")
+    dic = tmp_path / "run" / "userdict" / "user.dic"
+    engine = engine_class("openjtalk")(user_dict=str(dic))
+    build_terms(_recipe(tmp_path, "a.csv"), tmp_path / "run")  # rewrites user.dic, resets pyopenjtalk
+    assert applied_user_dictionary() == ""
+    engine.synthesize("嚥下", parse_voice("openjtalk:mei_normal"))
+    assert applied_user_dictionary().startswith(str(dic.resolve()))
+
+
 def test_max_terms_takes_a_stable_seeded_sample_in_dictionary_order(tmp_path, clean_openjtalk):
     entries = [TermEntry(f"用語{i}", "ヨウゴ") for i in range(40)]
     picked = sample_terms(entries, 10, seed=0)
