@@ -307,6 +307,12 @@ class MergeConfig:
     enabled: bool = doc("Run the merge stage.", True)
     alpha: Union[str, float] = doc('Merge weight α in [0, 1], or "auto" to pick it on validation data.', "auto")
     alpha_grid: list[float] = doc("α values tried by auto.", factory=lambda: [0.3, 0.5, 0.7, 0.85, 1.0])
+    evidence_trade: bool = doc(
+        "auto: give up term recall only for forgetting the validation clips resolve — an α with more "
+        "recall than the budget's pick wins when its recall gain is resolved (paired 95% interval above 0) "
+        "and its extra CER over the pick is not (false: point estimates alone decide).",
+        True,
+    )
 
 
 @dataclass

@@ -269,6 +269,43 @@ def _merge_curve(run_dir: Path) -> list[MergePoint]:
     return sorted(out, key=lambda m: m.alpha)
 
 
+def _decisions(run_dir: Path) -> list[str]:
+    """How the delivered model was chosen: the early-stopping checkpoint and the merge α, each
+    with the validation evidence it was chosen on (``model/training_log.json``,
+    ``merged/merge_curve.json``); [] for what the run did not decide."""
+    out = []
+    for path, what in (
+        (run_dir / MODEL_DIR / "training_log.json", "log"),
+        (run_dir / MERGED_DIR / "merge_curve.json", "curve"),
+    ):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        if not isinstance(data, dict):
+            continue
+        if what == "curve" and data.get("reason"):
+            out.append(
+                f"Merge α = {float(data.get('chosen_alpha', 0)):g} on {data.get('validation_rows', '?')} validation clips: {data['reason']}."
+            )
+        elif what == "log" and data.get("best_step") is not None:
+            e = next((e for e in data.get("curve", []) if e.get("step") == data["best_step"]), None)
+            evidence = ""
+            if e and "term_recall" in e:
+                ci = (
+                    f" [{e['general_cer_low']:+.2f}, {e['general_cer_high']:+.2f}]"
+                    if "general_cer_low" in e and "general_cer_high" in e
+                    else ""
+                )
+                evidence = (
+                    f": validation term recall {e['term_recall']:.1%}, general CER "
+                    f"{e.get('general_cer_increase', 0.0):+.2f} pt{ci} on {int(e.get('general_clips', 0))} clips"
+                )
+            steps = [x.get("step") for x in data.get("curve", []) if x.get("step")]
+            out.append(f"Early stopping kept step {data['best_step']} of the {len(steps)} evaluated{evidence}.")
+    return out
+
+
 def _voice_plan(run_dir: Path) -> dict[str, Any]:
     """The run's voice plan (``voices.json``: training, held-out and unavailable voices), or {}."""
     path = run_dir / VOICES_FILE
@@ -422,6 +459,7 @@ def evaluate(
         },
         notes=[i.note for i in infos if i.note] + _import_notes(run_dir),
         voice_plan=_voice_plan(run_dir),
+        decisions=_decisions(run_dir),
     )
     if timing["decoded"] and timing["seconds"] > 0:
         report.timing["clips_per_second"] = timing["decoded"] / timing["seconds"]

@@ -77,6 +77,12 @@ def merge_command(
     import json
 
     info = json.loads((result / "merge.json").read_text(encoding="utf-8"))
-    if info.get("mode") == "auto" and not info.get("within_budget", True):
+    if info.get("mode") == "auto" and info.get("traded"):
+        typer.echo(
+            "note: α chosen for term recall the validation clips resolve, at a CER change they cannot "
+            "(merge.evidence_trade; see merge_curve.json)",
+            err=True,
+        )
+    elif info.get("mode") == "auto" and not info.get("within_budget", True):
         typer.echo("warning: no α met the forgetting budget (see merge_curve.json)", err=True)
     typer.echo(f"merged α={info['alpha']:g} → {result}")

@@ -7,9 +7,11 @@ the frozen encoder's stored outputs are reused by every α, and the transcripts 
 and α = 1 are those training already cached (the base model and the best checkpoint).
 :func:`select_alpha` then picks the α the :class:`~termadapt.scoring.budget.Budget` ranks
 best — the one early stopping would have kept: the best term recall within the forgetting
-limits, ties to the larger α (the model that keeps more of what training learned). Each point
-carries the paired 95% interval of its CER change against α = 0 on the same clips, so the
-curve says how firmly the choice was made.
+limits, ties to the larger α (the model that keeps more of what training learned) — and,
+with ``merge.evidence_trade``, an α with more recall wins over that pick when the clips
+resolve its recall gain but not its extra forgetting. Each point carries the paired 95%
+interval of its CER change against α = 0 on the same clips, so the curve says how firmly
+the choice was made.
 
 Reads: models and the validation split. Writes: the hypothesis cache.
 """
@@ -50,6 +52,8 @@ class CurvePoint:
         general_cer_high: Its upper end.
         qualifies: Whether the point is within the forgetting budget.
         chosen: Whether this α was picked.
+        traded: Whether it was picked over the budget's ranking, for recall the clips resolve
+            at extra forgetting they cannot (``merge.evidence_trade``).
         reason: Why it was (or was not) picked.
     """
 
@@ -67,6 +71,7 @@ class CurvePoint:
     general_cer_high: float | None = None
     qualifies: bool = False
     chosen: bool = False
+    traded: bool = False
     reason: str = ""
 
     def outcome(self) -> Outcome:
@@ -114,15 +119,33 @@ def curve_points(scores: Mapping[float, ValidationScore]) -> list[CurvePoint]:
     return points
 
 
-def select_alpha(points: Sequence[CurvePoint], budget: Budget) -> tuple[float, str]:
+def _summary(p: CurvePoint) -> str:
+    interval = (
+        f" [{p.general_cer_low:+.2f}, {p.general_cer_high:+.2f}]"
+        if p.general_cer_low is not None and p.general_cer_high is not None
+        else ""
+    )
+    return (
+        f"{p.term_recall:.1%} ({p.term_hits}/{p.term_total}), general CER {p.general_cer_increase:+.2f} pt"
+        f"{interval} on {p.general_rows} clips, {p.invented} invented, {p.swaps} swaps"
+    )
+
+
+def select_alpha(
+    points: Sequence[CurvePoint], budget: Budget, scores: Mapping[float, ValidationScore] | None = None
+) -> tuple[float, str]:
     """Pick α from scored points (the base point, α = 0, may be among them but is not picked
     unless it is the only one).
 
     Rule (:meth:`~termadapt.scoring.budget.Budget.score`): among points within the forgetting
     limits (general CER increase, invented terms, swaps), the best term recall; ties go to
     the larger α. If none qualifies: the point closest to the limits (smallest excess, then
-    best recall), and the reason says the budget was not met. Marks ``qualifies``,
-    ``chosen`` and ``reason`` on the points (in place).
+    best recall), and the reason says the budget was not met. With ``scores`` (the per-clip
+    validation scores of every α) the pick then gives way to an α with more recall that the
+    evidence may keep (:meth:`~termadapt.scoring.budget.Budget.may_keep`) when its recall
+    gain over the pick is resolved and its extra CER is not
+    (:meth:`~termadapt.scoring.budget.Budget.trades`); among several, the most recall, ties
+    to the larger α. Marks ``qualifies``, ``chosen`` and ``reason`` on the points (in place).
 
     Returns:
         ``(alpha, reason)``.
@@ -135,23 +158,34 @@ def select_alpha(points: Sequence[CurvePoint], budget: Budget) -> tuple[float, s
     for p in points:
         over = budget.over_limits(p.outcome())
         p.qualifies = not over
-        p.chosen = False
+        p.chosen = p.traded = False
         p.reason = "within budget" if not over else "over budget: " + ", ".join(over)
     best = budget.best([(p, p.outcome()) for p in candidates], tie_key=lambda p: -p.alpha)
-    interval = (
-        f" [{best.general_cer_low:+.2f}, {best.general_cer_high:+.2f}]"
-        if best.general_cer_low is not None and best.general_cer_high is not None
-        else ""
-    )
-    summary = (
-        f"{best.term_recall:.1%} ({best.term_hits}/{best.term_total}), general CER {best.general_cer_increase:+.2f} pt"
-        f"{interval} on {best.general_rows} clips, {best.invented} invented, {best.swaps} swaps"
-    )
     reason = (
-        f"best term recall within the forgetting budget ({summary})"
+        f"best term recall within the forgetting budget ({_summary(best)})"
         if best.qualifies
-        else f"no α met the forgetting budget; chose the one closest to it ({summary})"
+        else f"no α met the forgetting budget; chose the one closest to it ({_summary(best)})"
     )
+    if scores is not None:
+        traded = []
+        for p in candidates:
+            if p.term_recall <= best.term_recall or not budget.may_keep(p.outcome()):
+                continue
+            gain = scores[p.alpha].recall_gain_over(scores[best.alpha])
+            cost = scores[p.alpha].cer_change_over(scores[best.alpha])
+            if budget.trades(gain, cost):
+                traded.append((p, gain, cost))
+        if traded:
+            p, gain, cost = max(traded, key=lambda t: (t[0].term_recall, t[0].alpha))
+            extra = p.general_cer - best.general_cer
+            reason = (
+                f"more term recall than α {best.alpha:g} ({reason}) by {p.term_recall - best.term_recall:+.1%} "
+                f"[{gain[0]:+.1%}, {gain[1]:+.1%}], at {extra:+.2f} pt general CER [{cost[0]:+.2f}, {cost[1]:+.2f}] "
+                f"that these clips cannot resolve: recall is given up only for forgetting the evidence shows "
+                f"({_summary(p)})"
+            )
+            best = p
+            best.traded = True
     best.chosen = True
     best.reason = reason
     return best.alpha, reason

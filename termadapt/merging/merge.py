@@ -180,19 +180,25 @@ def merge(
         points = curve_points(scores)
         grid = [p for p in points if p.alpha in {float(x) for x in recipe.merge.alpha_grid}] or points
         budget = Budget.from_config(recipe.evaluate)
-        chosen, reason = select_alpha(grid, budget)
+        chosen, reason = select_alpha(grid, budget, scores if recipe.merge.evidence_trade else None)
         base_point = next(p for p in points if p.alpha == 0.0)
         base_point.reason = base_point.reason or "the base model: reference for the CER increase"
         curve = {
             "chosen_alpha": chosen,
             "reason": reason,
             "budget": budget.as_dict(),
+            "evidence_trade": bool(recipe.merge.evidence_trade),
             "validation_rows": len(validator.rows),
             "base": dataclasses.asdict(base_point),
             "points": [dataclasses.asdict(p) for p in grid],
         }
         atomic_write_text(out / "merge_curve.json", json.dumps(curve, ensure_ascii=False, indent=2) + "\n")
-        info.update(mode="auto", reason=reason, within_budget=any(p.qualifies and p.chosen for p in grid))
+        info.update(
+            mode="auto",
+            reason=reason,
+            within_budget=any(p.qualifies and p.chosen for p in grid),
+            traded=any(p.traded for p in grid),
+        )
         choice = chosen
         say(f"α = {chosen:g}: {reason}")
 

@@ -22,7 +22,7 @@ from ..errors import TermadaptError
 from ..records import REPORT_DIR, RESOLVED_RECIPE, atomic_write_text
 from ..scoring.table import pct, pts
 from .schema import Report, load_report
-from .summary import budget_counts, delivered
+from .summary import budget_counts, delivered, verdict_word
 
 __all__ = ["Comparison", "compare_runs", "render_compare_markdown", "render_compare_html", "write_comparison"]
 
@@ -95,7 +95,7 @@ def _row(label: str, report: Report) -> list[str]:
             general.append(
                 (s.name, f"{pts(m.cer_delta)}{ci}", str(m.invented_terms), f"{m.homophone_swaps}/{m.homophone_clips}")
             )
-    verdict = "—" if not report.budget.condition else ("kept" if report.budget.ok else "BROKEN")
+    verdict = verdict_word(report.budget) if report.budget.condition else "—"
     cer = "; ".join(f"{n}: {d}" for n, d, _, _ in general) or "—"
     invented = "; ".join(f"{n}: {i}" for n, _, i, _ in general) or "—"
     swaps = "; ".join(f"{n}: {w}" for n, _, _, w in general) or "—"

@@ -107,6 +107,7 @@ class Report:
     settings: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     voice_plan: dict[str, Any] = field(default_factory=dict)  # voices.json: who trained, who was held out
+    decisions: list[str] = field(default_factory=list)  # how the delivered model was chosen, with the evidence
 
     def condition_names(self) -> list[str]:
         """Condition names in report order."""

@@ -122,6 +122,8 @@ def summary(report: Report) -> list[str]:
             f"{suspects} general clips are flagged as TTS-suspect (the base model's reading is far off, so "
             "the synthesized audio is probably wrong); `cer_clean` leaves them out."
         )
+    if report.decisions:
+        lines.append("**How was the delivered model chosen?** " + " ".join(report.decisions))
     if report.budget.condition:
         lines.append(f"**Forgetting budget ({report.budget.condition}): {verdict_word(report.budget)}.**")
         if report.budget.status == NOT_VERIFIED:

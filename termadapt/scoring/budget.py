@@ -293,6 +293,37 @@ class Budget:
             excess += max(0, outcome.invented - self.max_invented) + max(0, outcome.swaps - self.max_swaps)
         return -excess + OUTSIDE_RECALL_WEIGHT * outcome.recall
 
+    def may_keep(self, outcome: Outcome) -> bool:
+        """Whether the evidence leaves ``outcome`` possibly within the forgetting limits: no
+        invented-term or swap limit broken, and no CER change whose interval lies wholly above
+        its limit (a CER change without an interval: its point estimate decides)."""
+        if outcome.over_triggering_scored and (outcome.invented > self.max_invented or outcome.swaps > self.max_swaps):
+            return False
+        for s in outcome.sets:
+            if s.cer_increase is None:
+                continue
+            low = s.cer_interval[0] if s.cer_interval is not None else s.cer_increase
+            if low > self.max_cer_increase + CER_EPSILON:
+                return False
+        return True
+
+    @staticmethod
+    def trades(recall_gain: Optional[tuple[float, float]], cer_cost: Optional[tuple[float, float]]) -> bool:
+        """Whether a candidate with more recall than the ranked pick should win instead.
+
+        Args:
+            recall_gain: Paired 95% interval of its term recall minus the pick's.
+            cer_cost: Paired 95% interval of its general CER minus the pick's, in points.
+
+        Returns:
+            True when the gain is resolved (interval above 0) and the cost is not (interval
+            reaching 0): the clips show the recall and cannot show the forgetting. Without
+            both intervals, False (point estimates decide).
+        """
+        if recall_gain is None or cer_cost is None:
+            return False
+        return recall_gain[0] > 0.0 and cer_cost[0] <= 0.0
+
     def best(self, candidates: Sequence[tuple[Any, Outcome]], tie_key: Any = None) -> Any:
         """The candidate with the highest :meth:`score`; ties go to the smallest ``tie_key(candidate)``."""
         if not candidates:

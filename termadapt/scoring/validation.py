@@ -44,6 +44,9 @@ class ValidationScore:
         general_rows: Rows scored for general CER.
         general_errors: Character errors per general row (for paired comparisons).
         general_chars: Reference characters per general row.
+        term_row_hits: Term occurrences found per recall row (the rows behind ``term_recall``,
+            in order; for paired comparisons of recall).
+        term_row_totals: Term occurrences expected per recall row.
     """
 
     term_recall: float
@@ -56,6 +59,8 @@ class ValidationScore:
     general_rows: int
     general_errors: tuple[int, ...] = ()
     general_chars: tuple[int, ...] = ()
+    term_row_hits: tuple[int, ...] = ()
+    term_row_totals: tuple[int, ...] = ()
 
     def cer_change(self, base: ValidationScore | None) -> tuple[float | None, tuple[float, float] | None]:
         """(CER rise over ``base`` in points, its paired 95% interval) — None without a base or rows.
@@ -64,12 +69,24 @@ class ValidationScore:
         """
         if base is None or not self.general_rows:
             return None, None
-        rise = self.general_cer - base.general_cer
-        same_rows = len(self.general_errors) == len(base.general_errors) == self.general_rows
-        if not same_rows or self.general_chars != base.general_chars:
-            return rise, None
-        ci = paired_bootstrap_ci(base.general_errors, self.general_errors, self.general_chars)
-        return rise, (100.0 * ci[0], 100.0 * ci[1]) if ci else None
+        return self.general_cer - base.general_cer, self.cer_change_over(base)
+
+    def cer_change_over(self, other: ValidationScore) -> tuple[float, float] | None:
+        """Paired 95% interval of this score's general CER minus ``other``'s, in points (None:
+        no per-row errors on the same rows)."""
+        same_rows = len(self.general_errors) == len(other.general_errors) == self.general_rows > 0
+        if not same_rows or self.general_chars != other.general_chars:
+            return None
+        ci = paired_bootstrap_ci(other.general_errors, self.general_errors, self.general_chars)
+        return (100.0 * ci[0], 100.0 * ci[1]) if ci else None
+
+    def recall_gain_over(self, other: ValidationScore) -> tuple[float, float] | None:
+        """Paired 95% interval of this score's term recall minus ``other``'s, as a fraction
+        (None: not the same rows)."""
+        if not self.term_row_totals or self.term_row_totals != other.term_row_totals:
+            return None
+        ci = paired_bootstrap_ci(other.term_row_hits, self.term_row_hits, self.term_row_totals)
+        return (ci[0], ci[1]) if ci else None
 
     def outcome(self, base: ValidationScore | None) -> Outcome:
         """The budget's view: recall, the CER rise over ``base`` (with its interval), over-triggering."""
@@ -119,7 +136,9 @@ def score_validation(
             }
             invented += INVENTED in found
             swaps += SWAP in found
-    rec = term_recall(decided or neutral)  # only neutral rows: score them rather than nothing
+    recall_rows = decided or neutral  # only neutral rows: score them rather than nothing
+    rec = term_recall(recall_rows)
+    per_row = [term_recall([item]) for item in recall_rows]
     neu = term_recall(neutral)
     return ValidationScore(
         term_recall=rec.recall,
@@ -132,4 +151,6 @@ def score_validation(
         general_rows=len(refs),
         general_errors=tuple(errors),
         general_chars=tuple(chars),
+        term_row_hits=tuple(r.hits for r in per_row),
+        term_row_totals=tuple(r.total for r in per_row),
     )

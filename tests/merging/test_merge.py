@@ -149,6 +149,61 @@ def test_curve_points_carry_the_paired_interval_of_the_cer_change():
     assert alpha == 0.7 and "on 40 clips" in reason and "[" in reason  # +0.125 pt is within +0.5; 1.0 is not
 
 
+def _scores(errors: dict[float, list[int]], hits: dict[float, list[int]]):
+    from termadapt.scoring.validation import ValidationScore
+
+    out = {}
+    for a in errors:
+        chars = (20,) * len(errors[a])
+        cer = 100.0 * sum(errors[a]) / sum(chars)
+        h = tuple(hits[a])
+        out[a] = ValidationScore(
+            sum(h) / len(h), sum(h), len(h), None, cer, 0, 0, len(chars), tuple(errors[a]), chars, h, (1,) * len(h)
+        )
+    return out
+
+
+def test_select_alpha_gives_up_resolved_recall_only_for_resolved_forgetting():
+    """The glossary case: α 0.5 is within +0.5 on point estimates with little recall; α 1 has
+    all of it at a CER rise that 40 clips cannot resolve — α 1 wins. When the rise is on every
+    clip (resolved), or the recall gain is one clip (unresolved), the budget's pick stands."""
+    from termadapt.merging.alpha import curve_points
+
+    base = [1, 0, 2, 0, 1, 0, 0, 3, 0, 1] * 4
+    noisy = [e + (3 if i in (0, 7) else 0) for i, e in enumerate(base)]  # +6 chars on 2 of 40 clips: +0.75 pt
+    hits = {0.0: [0] * 20, 0.5: [1] * 4 + [0] * 16, 1.0: [1] * 20}
+    scores = _scores({0.0: base, 0.5: base, 1.0: noisy}, hits)
+    points = curve_points(scores)
+    alpha, reason = select_alpha(points, BUDGET, scores)
+    assert alpha == 1.0 and "cannot resolve" in reason and "more term recall than α 0.5" in reason
+    chosen = next(p for p in points if p.alpha == 1.0)
+    assert chosen.chosen and chosen.traded and not chosen.qualifies
+    assert select_alpha(curve_points(scores), BUDGET)[0] == 0.5  # without the scores: point estimates decide
+
+    worse = [e + 1 for e in base]  # one character on every clip: +5 pt, resolved
+    scores = _scores({0.0: base, 0.5: base, 1.0: worse}, hits)
+    assert select_alpha(curve_points(scores), BUDGET, scores)[0] == 0.5
+
+    one_more = {0.0: [0] * 20, 0.5: [1] * 19 + [0], 1.0: [1] * 20}  # one clip of recall: not resolved
+    scores = _scores({0.0: base, 0.5: base, 1.0: noisy}, one_more)
+    assert select_alpha(curve_points(scores), BUDGET, scores)[0] == 0.5
+
+
+def test_budget_may_keep_and_trades():
+    from termadapt.scoring.budget import Outcome, SetOutcome
+
+    def outcome(rise, ci, invented=0):
+        return Outcome((SetOutcome("validation", 0.9, rise, ci, 80),), invented=invented)
+
+    assert BUDGET.may_keep(outcome(1.9, (-0.8, 4.5)))  # over on the point, unresolved
+    assert not BUDGET.may_keep(outcome(2.4, (0.6, 4.3)))  # the whole interval above +0.5
+    assert not BUDGET.may_keep(outcome(0.0, (-1.0, 1.0), invented=1))  # counts are not sampled away
+    assert BUDGET.may_keep(outcome(0.4, None)) and not BUDGET.may_keep(outcome(0.6, None))
+    assert BUDGET.trades((0.1, 0.5), (-0.5, 2.0))
+    assert not BUDGET.trades((-0.05, 0.5), (-0.5, 2.0)) and not BUDGET.trades((0.1, 0.5), (0.2, 2.0))
+    assert not BUDGET.trades(None, (-0.5, 2.0))
+
+
 def test_select_alpha_none_qualifies_takes_the_one_closest_to_the_budget():
     points = [
         _point(0.0, 0.0, 0.0),

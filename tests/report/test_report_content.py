@@ -210,3 +210,44 @@ def test_a_budget_kept_only_on_point_estimates_reads_not_verified_everywhere(tmp
     from termadapt.report.markdown import render_markdown
 
     assert "**Forgetting budget (adapted): not verified.**" in render_markdown(back)
+    from termadapt.report.compare import _row
+
+    assert _row("run", back)[-1] == "not verified"  # termadapt compare's budget column too
+
+
+def test_the_summary_says_how_the_delivered_model_was_chosen(tmp_path) -> None:
+    """Early stopping's checkpoint and the merge α reach the report with their evidence."""
+    import dataclasses
+
+    from termadapt.evaluate import _decisions
+
+    (tmp_path / "model").mkdir()
+    (tmp_path / "merged").mkdir()
+    log = {
+        "best_step": 40,
+        "curve": [
+            {"step": 0, "term_recall": 0.1},
+            {"step": 20, "term_recall": 0.8},
+            {
+                "step": 40,
+                "term_recall": 0.9,
+                "general_cer_increase": 0.3,
+                "general_cer_low": -1.2,
+                "general_cer_high": 1.9,
+                "general_clips": 80,
+            },
+        ],
+    }
+    (tmp_path / "model" / "training_log.json").write_text(json.dumps(log), encoding="utf-8")
+    curve = {"chosen_alpha": 0.85, "validation_rows": 102, "reason": "best term recall within the forgetting budget"}
+    (tmp_path / "merged" / "merge_curve.json").write_text(json.dumps(curve), encoding="utf-8")
+    found = _decisions(tmp_path)
+    assert found == [
+        "Early stopping kept step 40 of the 2 evaluated: validation term recall 90.0%, general CER +0.30 pt "
+        "[-1.20, +1.90] on 80 clips.",
+        "Merge α = 0.85 on 102 validation clips: best term recall within the forgetting budget.",
+    ]
+    rep = dataclasses.replace(sample_report(), decisions=found)
+    line = next(ln for ln in summary(load_report(save_report(rep, tmp_path / "r.json"))) if "chosen?" in ln)
+    assert "step 40" in line and "α = 0.85" in line
+    assert _decisions(tmp_path / "missing") == []
