@@ -307,12 +307,6 @@ class MergeConfig:
     enabled: bool = doc("Run the merge stage.", True)
     alpha: Union[str, float] = doc('Merge weight α in [0, 1], or "auto" to pick it on validation data.', "auto")
     alpha_grid: list[float] = doc("α values tried by auto.", factory=lambda: [0.3, 0.5, 0.7, 0.85, 1.0])
-    evidence_trade: bool = doc(
-        "auto: give up term recall only for forgetting the validation clips resolve — an α with more "
-        "recall than the budget's pick wins when its recall gain is resolved (paired 95% interval above 0) "
-        "and its extra CER over the pick is not (false: point estimates alone decide).",
-        True,
-    )
 
 
 @dataclass
@@ -325,6 +319,13 @@ class EvaluateConfig:
     batch_size: int = doc("Clips per generate() call.", 8, valid="[1, 4096]")
     backend: str = doc("Transcription backend: transformers or faster-whisper.", "transformers")
     ct2_compute_type: str = doc("faster-whisper backend: CTranslate2 compute type on CPU (float32 or int8).", "float32")
+    evidence_trade: bool = doc(
+        "Decisions on validation (early-stopping checkpoint, merge α) give up term recall only for "
+        "forgetting the clips resolve: a candidate with more recall than the budget's pick wins when its "
+        "recall gain over the pick is resolved (paired 95% interval above 0) and its extra CER is not "
+        "(false: point estimates alone decide).",
+        True,
+    )
     max_new_tokens: int = doc(
         "Most tokens decoded per clip, in validation (early stopping, merge α) and evaluation alike "
         "(clips are short sentences; the cap stops repetition loops).",

@@ -80,7 +80,7 @@ def merge_command(
     if info.get("mode") == "auto" and info.get("traded"):
         typer.echo(
             "note: α chosen for term recall the validation clips resolve, at a CER change they cannot "
-            "(merge.evidence_trade; see merge_curve.json)",
+            "(evaluate.evidence_trade; see merge_curve.json)",
             err=True,
         )
     elif info.get("mode") == "auto" and not info.get("within_budget", True):

@@ -8,7 +8,7 @@ and α = 1 are those training already cached (the base model and the best checkp
 :func:`select_alpha` then picks the α the :class:`~termadapt.scoring.budget.Budget` ranks
 best — the one early stopping would have kept: the best term recall within the forgetting
 limits, ties to the larger α (the model that keeps more of what training learned) — and,
-with ``merge.evidence_trade``, an α with more recall wins over that pick when the clips
+with ``evaluate.evidence_trade``, an α with more recall wins over that pick when the clips
 resolve its recall gain but not its extra forgetting. Each point carries the paired 95%
 interval of its CER change against α = 0 on the same clips, so the curve says how firmly
 the choice was made.
@@ -25,7 +25,7 @@ from typing import Any
 
 from ..errors import TermadaptError
 from ..scoring.budget import Budget, Outcome, SetOutcome
-from ..scoring.validation import VALIDATION, ValidationScore
+from ..scoring.validation import VALIDATION, ValidationScore, traded_over
 from .interpolate import interpolate
 
 __all__ = ["CurvePoint", "select_alpha", "sweep", "curve_points"]
@@ -53,7 +53,7 @@ class CurvePoint:
         qualifies: Whether the point is within the forgetting budget.
         chosen: Whether this α was picked.
         traded: Whether it was picked over the budget's ranking, for recall the clips resolve
-            at extra forgetting they cannot (``merge.evidence_trade``).
+            at extra forgetting they cannot (``evaluate.evidence_trade``).
         reason: Why it was (or was not) picked.
     """
 
@@ -169,12 +169,9 @@ def select_alpha(
     if scores is not None:
         traded = []
         for p in candidates:
-            if p.term_recall <= best.term_recall or not budget.may_keep(p.outcome()):
-                continue
-            gain = scores[p.alpha].recall_gain_over(scores[best.alpha])
-            cost = scores[p.alpha].cer_change_over(scores[best.alpha])
-            if budget.trades(gain, cost):
-                traded.append((p, gain, cost))
+            won = traded_over(scores[p.alpha], scores[best.alpha], scores.get(0.0), budget)
+            if won:
+                traded.append((p, *won))
         if traded:
             p, gain, cost = max(traded, key=lambda t: (t[0].term_recall, t[0].alpha))
             extra = p.general_cer - best.general_cer

@@ -180,14 +180,14 @@ def merge(
         points = curve_points(scores)
         grid = [p for p in points if p.alpha in {float(x) for x in recipe.merge.alpha_grid}] or points
         budget = Budget.from_config(recipe.evaluate)
-        chosen, reason = select_alpha(grid, budget, scores if recipe.merge.evidence_trade else None)
+        chosen, reason = select_alpha(grid, budget, scores if recipe.evaluate.evidence_trade else None)
         base_point = next(p for p in points if p.alpha == 0.0)
         base_point.reason = base_point.reason or "the base model: reference for the CER increase"
         curve = {
             "chosen_alpha": chosen,
             "reason": reason,
             "budget": budget.as_dict(),
-            "evidence_trade": bool(recipe.merge.evidence_trade),
+            "evidence_trade": bool(recipe.evaluate.evidence_trade),
             "validation_rows": len(validator.rows),
             "base": dataclasses.asdict(base_point),
             "points": [dataclasses.asdict(p) for p in grid],

@@ -17,12 +17,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .budget import Outcome, SetOutcome
+from .budget import Budget, Outcome, SetOutcome
 from .intervals import paired_bootstrap_ci
 from .terms import GENERAL_KINDS, INVENTED, SWAP, TERM_KINDS, counts_for_budget, over_triggers, term_recall
 from .text import cer, char_errors
 
-__all__ = ["VALIDATION", "ValidationScore", "score_validation"]
+__all__ = ["VALIDATION", "ValidationScore", "score_validation", "traded_over"]
 
 VALIDATION = "validation"
 
@@ -101,6 +101,23 @@ class ValidationScore:
             swaps=self.swaps,
             over_triggering_scored=self.general_rows > 0,
         )
+
+
+def traded_over(
+    candidate: ValidationScore, pick: ValidationScore, base: ValidationScore | None, budget: Budget
+) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    """Whether ``candidate`` wins over the budget's ``pick`` on evidence (:meth:`Budget.trades`).
+
+    It must have more term recall, be possibly within the limits against ``base``
+    (:meth:`Budget.may_keep`), a resolved recall gain over the pick and an unresolved CER cost.
+
+    Returns:
+        ``(recall gain interval, CER cost interval in points)`` when it wins, else None.
+    """
+    if candidate.term_recall <= pick.term_recall or not budget.may_keep(candidate.outcome(base)):
+        return None
+    gain, cost = candidate.recall_gain_over(pick), candidate.cer_change_over(pick)
+    return (gain, cost) if budget.trades(gain, cost) and gain and cost else None
 
 
 def score_validation(

@@ -48,6 +48,7 @@ from ..records import (
     sha256_file,
     sha256_text,
 )
+from ..scoring.validation import ValidationScore
 from .data import RowDataset, SpeechCollator, TrainRow
 from .guards import (
     ReplayMixSampler,
@@ -78,6 +79,10 @@ LORA_TARGETS = r".*decoder\.layers\.\d+\.((self_attn|encoder_attn)\.(q_proj|v_pr
 # both within the limits) wins by this much times its share of the steps — far below any
 # recall step (1/term occurrences) — so ties go to the model that learned more, as in the α choice.
 LATER_TIE_WEIGHT = 1e-6
+# Early stopping compares each checkpoint with the best so far (Validator.prefers) and sets its
+# logged score this far above or below the best's, so transformers keeps the one preferred.
+PREFER_MARGIN = 1e-5
+BEST_VALIDATION_FILE = "best_validation.json"  # in checkpoints/: the kept checkpoint's score, for resuming
 LOG_NAME = "training_log.json"
 DONE_MARKER = ".completed"
 RUN_KEY_FILE = "run_key"  # settings + dataset hash of the run the checkpoints belong to
@@ -160,12 +165,42 @@ def trainer_class() -> type:
             model = self.accelerator.unwrap_model(self.model)
             if hasattr(model, "get_base_model"):  # peft: adapters are injected in the base model
                 model = model.get_base_model()
-            values = self.validator.log_values(self.validator.measure(model))
+            score = self.validator.measure(model)
+            values = self.validator.log_values(score)
             values["score"] += LATER_TIE_WEIGHT * self.state.global_step / max(1, self.state.max_steps)
+            best, best_metric = self._best_validation(), self.state.best_metric
+            if best is not None and best_metric is not None:
+                if self.validator.prefers(score, best):
+                    values["traded"] = float(self.validator.rank(score) < self.validator.rank(best))
+                    values["score"] = max(values["score"], best_metric + PREFER_MARGIN)
+                else:
+                    values["score"] = min(values["score"], best_metric - PREFER_MARGIN)
+            if best_metric is None or values["score"] > best_metric:  # transformers will keep this one
+                self._keep_best(score)
             metrics = {f"{metric_key_prefix}_{k}": v for k, v in values.items()}
             self.log(metrics)
             self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
             return metrics
+
+        def _best_validation(self) -> Any:
+            """The validation score of the checkpoint kept so far (from disk after a resume), or None."""
+            if getattr(self, "_best", None) is None:
+                path = Path(self.args.output_dir) / BEST_VALIDATION_FILE
+                try:
+                    data = json.loads(path.read_text(encoding="utf-8"))
+                    if data.get("step") == self.state.best_global_step:
+                        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in data["score"].items()}
+                        self._best = ValidationScore(**fields)
+                except (OSError, ValueError, KeyError, TypeError):
+                    return None
+            return getattr(self, "_best", None)
+
+        def _keep_best(self, score: Any) -> None:
+            self._best = score
+            if self.is_world_process_zero():
+                data = {"step": self.state.global_step, "score": dataclasses.asdict(score)}
+                Path(self.args.output_dir).mkdir(parents=True, exist_ok=True)
+                atomic_write_text(Path(self.args.output_dir) / BEST_VALIDATION_FILE, json.dumps(data) + "\n")
 
     return _TermTrainer
 
@@ -198,6 +233,7 @@ def _run_key(recipe: Recipe, dataset_dir: Path | None = None) -> str:
             ev.max_homophone_swaps,
             ev.max_new_tokens,
             ev.batch_size,
+            ev.evidence_trade,
         ]
     files = sorted(p for p in dataset_dir.rglob("*") if p.is_file()) if dataset_dir and dataset_dir.is_dir() else []
     data["dataset"] = [f"{p.relative_to(dataset_dir)}:{sha256_file(p)}" for p in files]

@@ -25,7 +25,7 @@ from ..errors import TermadaptError
 from ..records import HYPOTHESES_DIR, TERMS_FILE, read_jsonl
 from ..scoring.budget import Budget, Outcome
 from ..scoring.terms import GENERAL_KINDS, TERM_KINDS
-from ..scoring.validation import ValidationScore, score_validation
+from ..scoring.validation import ValidationScore, score_validation, traded_over
 
 __all__ = ["Validator", "decode_options", "dictionary_homophones", "dictionary_terms"]
 
@@ -118,6 +118,7 @@ class Validator:
         self.processor = processor
         self.options = decode_options(recipe)
         self.budget = Budget.from_config(recipe.evaluate)
+        self.evidence_trade = bool(recipe.evaluate.evidence_trade)
         self.cache = HypothesisCache(Path(run_dir) / HYPOTHESES_DIR)
         self.encoder_outputs = encoder_outputs
         self.batch_size = max(1, int(recipe.evaluate.batch_size))
@@ -165,3 +166,16 @@ class Validator:
             # The paired 95% interval of the increase: the evidence the decision was made with.
             **({"general_cer_low": ci[0], "general_cer_high": ci[1]} if ci else {}),
         }
+
+    def prefers(self, new: ValidationScore, best: ValidationScore) -> bool:
+        """Whether early stopping keeps ``new`` over ``best``, the checkpoint kept so far.
+
+        The budget's pick (:meth:`rank`; ties to ``new``, the model that learned more) — unless,
+        with ``evaluate.evidence_trade``, the other has more recall the clips resolve at extra
+        forgetting they cannot (:func:`~termadapt.scoring.validation.traded_over`), as in the α choice.
+        """
+        new_first = self.rank(new) >= self.rank(best)
+        pick, other = (new, best) if new_first else (best, new)
+        if self.evidence_trade and traded_over(other, pick, self.base, self.budget):
+            return not new_first
+        return new_first

@@ -215,6 +215,39 @@ def test_early_stopping_ties_go_to_the_checkpoint_that_learned_more(tmp_path, da
     assert log["best_step"] == 4
 
 
+@pytest.mark.parametrize("trade", [True, False])
+def test_early_stopping_gives_up_recall_only_for_forgetting_the_clips_resolve(
+    tmp_path, dataset_dir, tiny_model_dir, monkeypatch, trade
+):
+    """Step 2 is within the CER limit with 4/20 recall; step 4 has 20/20 at +1.5 pt on 2 of 20
+    clips, which the interval cannot tell from 0: evidence_trade keeps step 4, point estimates step 2."""
+    from termadapt.scoring.validation import ValidationScore
+    from termadapt.training.validation import Validator
+
+    chars, base_err = (20,) * 20, (1, 0) * 10
+    noisy = tuple(e + (3 if i in (0, 7) else 0) for i, e in enumerate(base_err))
+
+    def score(errors, hits):
+        h = (1,) * hits + (0,) * (20 - hits)
+        cer = 100.0 * sum(errors) / sum(chars)
+        return ValidationScore(hits / 20, hits, 20, None, cer, 0, 0, 20, errors, chars, h, (1,) * 20)
+
+    scores = [score(base_err, 0), score(base_err, 4), score(noisy, 20)]
+    monkeypatch.setattr(Validator, "measure", lambda self, model, progress=None: scores.pop(0))
+    run = _run(tmp_path, dataset_dir, f"trade-{trade}")
+    recipe = tiny_recipe(
+        tiny_model_dir, max_steps=4, eval_every_steps=2, early_stopping=True, patience=5, homophone_guard=False
+    )
+    recipe.evaluate.evidence_trade = trade
+    log = json.loads((train(recipe, run, progress=False) / "training_log.json").read_text())
+    curve = log["validation_curve"]
+    assert [c["term_recall"] for c in curve] == [0.0, 0.2, 1.0] and curve[2]["general_cer_increase"] == 1.5
+    assert log["best_step"] == (4 if trade else 2)
+    assert curve[2].get("traded") == (1.0 if trade else None)
+    kept = json.loads((run / "checkpoints" / "best_validation.json").read_text())
+    assert kept["step"] == log["best_step"] and kept["score"]["term_hits"] == (20 if trade else 4)
+
+
 def test_lora_is_merged_into_plain_weights(tmp_path, dataset_dir, tiny_model_dir):
     run = _run(tmp_path, dataset_dir, "lora")
     out = train(
