@@ -289,7 +289,7 @@ def _decisions(run_dir: Path) -> list[str]:
                 f"Merge α = {float(data.get('chosen_alpha', 0)):g} on {data.get('validation_rows', '?')} validation clips: {data['reason']}."
             )
         elif what == "log" and data.get("best_step") is not None:
-            e = next((e for e in data.get("curve", []) if e.get("step") == data["best_step"]), None)
+            e = next((e for e in data.get("validation_curve", []) if e.get("step") == data["best_step"]), None)
             evidence = ""
             if e and "term_recall" in e:
                 ci = (
@@ -301,7 +301,7 @@ def _decisions(run_dir: Path) -> list[str]:
                     f": validation term recall {e['term_recall']:.1%}, general CER "
                     f"{e.get('general_cer_increase', 0.0):+.2f} pt{ci} on {int(e.get('general_clips', 0))} clips"
                 )
-            steps = [x.get("step") for x in data.get("curve", []) if x.get("step")]
+            steps = [x.get("step") for x in data.get("validation_curve", []) if x.get("step")]
             out.append(f"Early stopping kept step {data['best_step']} of the {len(steps)} evaluated{evidence}.")
     return out
 

@@ -225,7 +225,7 @@ def test_the_summary_says_how_the_delivered_model_was_chosen(tmp_path) -> None:
     (tmp_path / "merged").mkdir()
     log = {
         "best_step": 40,
-        "curve": [
+        "validation_curve": [
             {"step": 0, "term_recall": 0.1},
             {"step": 20, "term_recall": 0.8},
             {
