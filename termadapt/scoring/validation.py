@@ -117,7 +117,9 @@ def traded_over(
     if candidate.term_recall <= pick.term_recall or not budget.may_keep(candidate.outcome(base)):
         return None
     gain, cost = candidate.recall_gain_over(pick), candidate.cer_change_over(pick)
-    return (gain, cost) if budget.trades(gain, cost) and gain and cost else None
+    if gain is None or cost is None or not budget.trades(gain, cost):
+        return None
+    return gain, cost
 
 
 def score_validation(
