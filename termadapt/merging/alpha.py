@@ -173,13 +173,19 @@ def select_alpha(
             if won:
                 traded.append((p, *won))
         if traded:
-            p, gain, cost = max(traded, key=lambda t: (t[0].term_recall, t[0].alpha))
+            p, gain, cost, flags = max(traded, key=lambda t: (t[0].term_recall, t[0].alpha))
             extra = p.general_cer - best.general_cer
+            more = (p.invented + p.swaps) - (best.invented + best.swaps)
+            also = (
+                f" and {more} more over-triggering clip{'s' if more != 1 else ''} [{flags[0]:+.1%}, {flags[1]:+.1%}]"
+                if more > 0
+                else ""
+            )
             reason = (
                 f"more term recall than α {best.alpha:g} ({reason}) by {p.term_recall - best.term_recall:+.1%} "
-                f"[{gain[0]:+.1%}, {gain[1]:+.1%}], at {extra:+.2f} pt general CER [{cost[0]:+.2f}, {cost[1]:+.2f}] "
-                f"that these clips cannot resolve: recall is given up only for forgetting the evidence shows "
-                f"({_summary(p)})"
+                f"[{gain[0]:+.1%}, {gain[1]:+.1%}], at {extra:+.2f} pt general CER [{cost[0]:+.2f}, {cost[1]:+.2f}]"
+                f"{also} that these clips cannot resolve: recall is given up only for forgetting the evidence "
+                f"shows ({_summary(p)})"
             )
             best = p
             best.traded = True

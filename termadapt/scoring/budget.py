@@ -293,11 +293,18 @@ class Budget:
             excess += max(0, outcome.invented - self.max_invented) + max(0, outcome.swaps - self.max_swaps)
         return -excess + OUTSIDE_RECALL_WEIGHT * outcome.recall
 
-    def may_keep(self, outcome: Outcome) -> bool:
-        """Whether the evidence leaves ``outcome`` possibly within the forgetting limits: no
-        invented-term or swap limit broken, and no CER change whose interval lies wholly above
-        its limit (a CER change without an interval: its point estimate decides)."""
-        if outcome.over_triggering_scored and (outcome.invented > self.max_invented or outcome.swaps > self.max_swaps):
+    def may_keep(self, outcome: Outcome, over_triggering_change: Optional[tuple[float, float]] = None) -> bool:
+        """Whether the evidence leaves ``outcome`` possibly within the forgetting limits.
+
+        No CER change whose interval lies wholly above its limit (without an interval, its
+        point estimate decides), and invented terms and swaps within their limits — or, over
+        them, an ``over_triggering_change`` (paired 95% interval of the share of over-triggering
+        clips minus the base model's) that reaches 0: a clip or two the clips cannot resolve.
+        """
+        counts_over = outcome.over_triggering_scored and (
+            outcome.invented > self.max_invented or outcome.swaps > self.max_swaps
+        )
+        if counts_over and (over_triggering_change is None or over_triggering_change[0] > 0.0):
             return False
         for s in outcome.sets:
             if s.cer_increase is None:
@@ -308,21 +315,28 @@ class Budget:
         return True
 
     @staticmethod
-    def trades(recall_gain: Optional[tuple[float, float]], cer_cost: Optional[tuple[float, float]]) -> bool:
+    def trades(
+        recall_gain: Optional[tuple[float, float]],
+        cer_cost: Optional[tuple[float, float]],
+        over_triggering_cost: Optional[tuple[float, float]] = None,
+    ) -> bool:
         """Whether a candidate with more recall than the ranked pick should win instead.
 
         Args:
             recall_gain: Paired 95% interval of its term recall minus the pick's.
             cer_cost: Paired 95% interval of its general CER minus the pick's, in points.
+            over_triggering_cost: Paired 95% interval of its share of general clips with an
+                invented term or a swap minus the pick's (None: not compared).
 
         Returns:
-            True when the gain is resolved (interval above 0) and the cost is not (interval
+            True when the gain is resolved (interval above 0) and no cost is (each interval
             reaching 0): the clips show the recall and cannot show the forgetting. Without
-            both intervals, False (point estimates decide).
+            the recall and CER intervals, False (point estimates decide).
         """
         if recall_gain is None or cer_cost is None:
             return False
-        return recall_gain[0] > 0.0 and cer_cost[0] <= 0.0
+        costs_unresolved = cer_cost[0] <= 0.0 and (over_triggering_cost is None or over_triggering_cost[0] <= 0.0)
+        return recall_gain[0] > 0.0 and costs_unresolved
 
     def best(self, candidates: Sequence[tuple[Any, Outcome]], tie_key: Any = None) -> Any:
         """The candidate with the highest :meth:`score`; ties go to the smallest ``tie_key(candidate)``."""

@@ -47,6 +47,8 @@ class ValidationScore:
         term_row_hits: Term occurrences found per recall row (the rows behind ``term_recall``,
             in order; for paired comparisons of recall).
         term_row_totals: Term occurrences expected per recall row.
+        general_flags: Per general row, 1 when it has an invented term or a homophone swap
+            (for paired comparisons of over-triggering).
     """
 
     term_recall: float
@@ -61,6 +63,7 @@ class ValidationScore:
     general_chars: tuple[int, ...] = ()
     term_row_hits: tuple[int, ...] = ()
     term_row_totals: tuple[int, ...] = ()
+    general_flags: tuple[int, ...] = ()
 
     def cer_change(self, base: ValidationScore | None) -> tuple[float | None, tuple[float, float] | None]:
         """(CER rise over ``base`` in points, its paired 95% interval) — None without a base or rows.
@@ -88,6 +91,14 @@ class ValidationScore:
         ci = paired_bootstrap_ci(other.term_row_hits, self.term_row_hits, self.term_row_totals)
         return (ci[0], ci[1]) if ci else None
 
+    def flag_change_over(self, other: ValidationScore) -> tuple[float, float] | None:
+        """Paired 95% interval of this score's share of over-triggering general rows (invented
+        terms, swaps) minus ``other``'s (None: not the same rows)."""
+        if not self.general_flags or len(self.general_flags) != len(other.general_flags):
+            return None
+        ci = paired_bootstrap_ci(other.general_flags, self.general_flags, (1,) * len(self.general_flags))
+        return (ci[0], ci[1]) if ci else None
+
     def outcome(self, base: ValidationScore | None) -> Outcome:
         """The budget's view: recall, the CER rise over ``base`` (with its interval), over-triggering."""
         rise, ci = self.cer_change(base)
@@ -105,21 +116,26 @@ class ValidationScore:
 
 def traded_over(
     candidate: ValidationScore, pick: ValidationScore, base: ValidationScore | None, budget: Budget
-) -> tuple[tuple[float, float], tuple[float, float]] | None:
+) -> tuple[tuple[float, float], tuple[float, float], tuple[float, float]] | None:
     """Whether ``candidate`` wins over the budget's ``pick`` on evidence (:meth:`Budget.trades`).
 
-    It must have more term recall, be possibly within the limits against ``base``
-    (:meth:`Budget.may_keep`), a resolved recall gain over the pick and an unresolved CER cost.
+    It must have more term recall, nothing the clips resolve over the limits against ``base``
+    (:meth:`Budget.may_keep`), a resolved recall gain over the pick, and neither extra CER nor
+    extra over-triggering over the pick that the clips resolve.
 
     Returns:
-        ``(recall gain interval, CER cost interval in points)`` when it wins, else None.
+        ``(recall gain, CER cost in points, over-triggering cost)`` intervals when it wins, else None.
     """
-    if candidate.term_recall <= pick.term_recall or not budget.may_keep(candidate.outcome(base)):
+    if candidate.term_recall <= pick.term_recall:
+        return None
+    flags_vs_base = candidate.flag_change_over(base) if base is not None else None
+    if not budget.may_keep(candidate.outcome(base), flags_vs_base):
         return None
     gain, cost = candidate.recall_gain_over(pick), candidate.cer_change_over(pick)
-    if gain is None or cost is None or not budget.trades(gain, cost):
+    flags = candidate.flag_change_over(pick)
+    if gain is None or cost is None or flags is None or not budget.trades(gain, cost, flags):
         return None
-    return gain, cost
+    return gain, cost, flags
 
 
 def score_validation(
@@ -140,6 +156,7 @@ def score_validation(
     decided, neutral = [], []
     refs, gen_hyps, errors, chars = [], [], [], []
     invented = swaps = 0
+    flags = []
     for row, hyp in zip(rows, hyps, strict=True):
         kind = row["kind"]
         if kind in TERM_KINDS:
@@ -155,6 +172,7 @@ def score_validation(
             }
             invented += INVENTED in found
             swaps += SWAP in found
+            flags.append(int(INVENTED in found or SWAP in found))
     recall_rows = decided or neutral  # only neutral rows: score them rather than nothing
     rec = term_recall(recall_rows)
     per_row = [term_recall([item]) for item in recall_rows]
@@ -172,4 +190,5 @@ def score_validation(
         general_chars=tuple(chars),
         term_row_hits=tuple(r.hits for r in per_row),
         term_row_totals=tuple(r.total for r in per_row),
+        general_flags=tuple(flags),
     )

@@ -149,7 +149,9 @@ def test_curve_points_carry_the_paired_interval_of_the_cer_change():
     assert alpha == 0.7 and "on 40 clips" in reason and "[" in reason  # +0.125 pt is within +0.5; 1.0 is not
 
 
-def _scores(errors: dict[float, list[int]], hits: dict[float, list[int]]):
+def _scores(errors: dict[float, list[int]], hits: dict[float, list[int]], swapped: dict[float, int] | None = None):
+    """Validation scores per α: per-clip general errors (20 chars each), per-row term hits and
+    the number of general rows written with a term (swaps)."""
     from termadapt.scoring.validation import ValidationScore
 
     out = {}
@@ -157,8 +159,22 @@ def _scores(errors: dict[float, list[int]], hits: dict[float, list[int]]):
         chars = (20,) * len(errors[a])
         cer = 100.0 * sum(errors[a]) / sum(chars)
         h = tuple(hits[a])
+        n = (swapped or {}).get(a, 0)
+        flags = (1,) * n + (0,) * (len(chars) - n)
         out[a] = ValidationScore(
-            sum(h) / len(h), sum(h), len(h), None, cer, 0, 0, len(chars), tuple(errors[a]), chars, h, (1,) * len(h)
+            sum(h) / len(h),
+            sum(h),
+            len(h),
+            None,
+            cer,
+            0,
+            n,
+            len(chars),
+            tuple(errors[a]),
+            chars,
+            h,
+            (1,) * len(h),
+            flags,
         )
     return out
 
@@ -188,6 +204,15 @@ def test_select_alpha_gives_up_resolved_recall_only_for_resolved_forgetting():
     scores = _scores({0.0: base, 0.5: base, 1.0: noisy}, one_more)
     assert select_alpha(curve_points(scores), BUDGET, scores)[0] == 0.5
 
+    # One homophone sentence of 40 written with the term (出し物 → 出汁物): over the swap limit,
+    # but one clip cannot resolve a rate — α 1 still wins, and the reason says so. Eight can.
+    scores = _scores({0.0: base, 0.5: base, 1.0: noisy}, hits, {1.0: 1})
+    points = curve_points(scores)
+    alpha, reason = select_alpha(points, BUDGET, scores)
+    assert alpha == 1.0 and "1 more over-triggering clip " in reason
+    scores = _scores({0.0: base, 0.5: base, 1.0: noisy}, hits, {1.0: 8})
+    assert select_alpha(curve_points(scores), BUDGET, scores)[0] == 0.5
+
 
 def test_budget_may_keep_and_trades():
     from termadapt.scoring.budget import Outcome, SetOutcome
@@ -197,7 +222,11 @@ def test_budget_may_keep_and_trades():
 
     assert BUDGET.may_keep(outcome(1.9, (-0.8, 4.5)))  # over on the point, unresolved
     assert not BUDGET.may_keep(outcome(2.4, (0.6, 4.3)))  # the whole interval above +0.5
-    assert not BUDGET.may_keep(outcome(0.0, (-1.0, 1.0), invented=1))  # counts are not sampled away
+    assert not BUDGET.may_keep(outcome(0.0, (-1.0, 1.0), invented=1))  # a count over its limit, no interval
+    assert BUDGET.may_keep(outcome(0.0, (-1.0, 1.0), invented=1), (0.0, 0.05))  # one clip: unresolved
+    assert not BUDGET.may_keep(outcome(0.0, (-1.0, 1.0), invented=9), (0.05, 0.2))  # resolved
+    assert not BUDGET.trades((0.1, 0.5), (-0.5, 2.0), (0.01, 0.1))  # resolved extra over-triggering
+    assert BUDGET.trades((0.1, 0.5), (-0.5, 2.0), (0.0, 0.05))
     assert BUDGET.may_keep(outcome(0.4, None)) and not BUDGET.may_keep(outcome(0.6, None))
     assert BUDGET.trades((0.1, 0.5), (-0.5, 2.0))
     assert not BUDGET.trades((-0.05, 0.5), (-0.5, 2.0)) and not BUDGET.trades((0.1, 0.5), (0.2, 2.0))
