@@ -230,7 +230,7 @@ def test_early_stopping_gives_up_recall_only_for_forgetting_the_clips_resolve(
     def score(errors, hits):
         h = (1,) * hits + (0,) * (20 - hits)
         cer = 100.0 * sum(errors) / sum(chars)
-        return ValidationScore(hits / 20, hits, 20, None, cer, 0, 0, 20, errors, chars, h, (1,) * 20)
+        return ValidationScore(hits / 20, hits, 20, None, cer, 0, 0, 20, errors, chars, h, (1,) * 20, (0,) * 20)
 
     scores = [score(base_err, 0), score(base_err, 4), score(noisy, 20)]
     monkeypatch.setattr(Validator, "measure", lambda self, model, progress=None: scores.pop(0))
