@@ -6,7 +6,9 @@ evaluation counts — term recall without neutral homophone sentences, general C
 terms and homophone swaps, through :mod:`.terms` — and :meth:`ValidationScore.outcome`
 hands it to the :class:`~.budget.Budget` as an :class:`~.budget.Outcome`, with the CER change
 against the base model's score on the same clips and its paired 95% interval (the evidence
-each decision is made with).
+each decision is made with). :func:`traded_over` compares two candidates on the same clips —
+recall gain, extra CER, extra over-triggering, each with its paired interval — for the
+evidence trade both decisions make (``evaluate.evidence_trade``).
 
 Reads: validation rows and their hypotheses. Writes: nothing.
 """
