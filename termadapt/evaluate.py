@@ -302,7 +302,8 @@ def _decisions(run_dir: Path) -> list[str]:
                     f"{e.get('general_cer_increase', 0.0):+.2f} pt{ci} on {int(e.get('general_clips', 0))} clips"
                 )
             steps = [x.get("step") for x in data.get("validation_curve", []) if x.get("step")]
-            out.append(f"Early stopping kept step {data['best_step']} of the {len(steps)} evaluated{evidence}.")
+            at = ", ".join(str(x) for x in steps)
+            out.append(f"Early stopping kept step {data['best_step']} (checkpoints evaluated at steps {at}){evidence}.")
     return out
 
 

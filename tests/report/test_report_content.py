@@ -243,7 +243,8 @@ def test_the_summary_says_how_the_delivered_model_was_chosen(tmp_path) -> None:
     (tmp_path / "merged" / "merge_curve.json").write_text(json.dumps(curve), encoding="utf-8")
     found = _decisions(tmp_path)
     assert found == [
-        "Early stopping kept step 40 of the 2 evaluated: validation term recall 90.0%, general CER +0.30 pt "
+        "Early stopping kept step 40 (checkpoints evaluated at steps 20, 40): validation term recall 90.0%, "
+        "general CER +0.30 pt "
         "[-1.20, +1.90] on 80 clips.",
         "Merge α = 0.85 on 102 validation clips: best term recall within the forgetting budget.",
     ]
