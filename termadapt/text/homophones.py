@@ -21,7 +21,7 @@ import functools
 import gzip
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from ..cache import cache_dir
@@ -247,15 +247,25 @@ def find_homophones(
         reading = readings[entry.target]
         ranked = sorted(spans.get(reading, {}).items(), key=lambda kv: (-kv[1], kv[0]))
         words = [w for w, _ in ranked] + [w for w, _ in index.get(reading, [])]
-        chosen: list[str] = []
-        for word in words:
-            if word in targets or word in chosen or variants.same_word(word, entry.target, reading):
-                continue
-            chosen.append(word)
-            if len(chosen) >= max_per_term:
-                break
-        out.append(dataclasses.replace(entry, homophones=tuple(chosen)))
+        chosen = _first_distinct(
+            words,
+            lambda w, e=entry, r=reading: w not in targets and not variants.same_word(w, e.target, r),
+            max_per_term,
+        )
+        out.append(dataclasses.replace(entry, homophones=chosen))
     return out
+
+
+def _first_distinct(words: Iterable[str], keep: Callable[[str], bool], limit: int) -> tuple[str, ...]:
+    """The first ``limit`` distinct words of ``words`` that ``keep`` accepts, in order."""
+    chosen: list[str] = []
+    for word in words:
+        if word in chosen or not keep(word):
+            continue
+        chosen.append(word)
+        if len(chosen) >= limit:
+            break
+    return tuple(chosen)
 
 
 def find_sound_alikes(
@@ -298,21 +308,17 @@ def find_sound_alikes(
         words += [
             w for w, _ in sorted((w for r in near for w in index[r] if w[1] <= COMMON_WORD_COST), key=lambda w: w[1])
         ]
-        chosen: list[str] = []
-        for word in words:
-            if (
+
+        def keep(word: str, entry: TermEntry = entry, reading: str = reading) -> bool:
+            return not (
                 len(word) < MIN_SOUND_ALIKE_CHARS
                 or _EDGE_KANA.search(word)  # a word with a particle on it (千個の, の同期): the word alone counts
                 or word in targets
-                or word in chosen
                 or any(h in word for h in entry.homophones)
                 or word in entry.target
                 or entry.target in word
                 or variants.same_word(word, entry.target, reading)
-            ):
-                continue
-            chosen.append(word)
-            if len(chosen) >= max_per_term:
-                break
-        out.append(dataclasses.replace(entry, sound_alikes=tuple(chosen)))
+            )
+
+        out.append(dataclasses.replace(entry, sound_alikes=_first_distinct(words, keep, max_per_term)))
     return out
