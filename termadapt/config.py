@@ -293,7 +293,11 @@ class TrainConfig:
     precompute_encoder: str = doc("Run the frozen encoder once per clip: auto, on or off.", "auto")
     timestamps: bool = doc("Keep timestamp prediction alive by training some samples with timestamps.", True)
     timestamp_fraction: float = doc("Share of samples trained with timestamp tokens.", 0.3, valid="[0, 1]")
-    precision: str = doc("auto, fp32, bf16 or fp16 (auto = bf16 on a GPU that has it, else fp32).", "auto")
+    precision: str = doc(
+        "Training and the frozen encoder's pass: auto, fp32, bf16 or fp16 (auto = bf16 on a GPU that has it "
+        "or a CPU with bfloat16 matrix instructions — Intel AMX / AVX512-BF16 — else fp32; fp16 needs a GPU).",
+        "auto",
+    )
     gradient_checkpointing: bool = doc("Trade compute for memory on large models.", False)
     lora_r: int = doc("LoRA rank when freeze = lora.", 16, valid="[1, 1024]")
     lora_alpha: int = doc("LoRA alpha when freeze = lora.", 32, valid="[1, 4096]")
@@ -319,6 +323,11 @@ class EvaluateConfig:
     batch_size: int = doc("Clips per generate() call.", 8, valid="[1, 4096]")
     backend: str = doc("Transcription backend: transformers or faster-whisper.", "transformers")
     ct2_compute_type: str = doc("faster-whisper backend: CTranslate2 compute type on CPU (float32 or int8).", "float32")
+    precision: str = doc(
+        "Every transformers decode (validation, the merge α sweep, evaluation): auto, fp32, bf16 or fp16, "
+        "as train.precision (auto = bf16 where the GPU or CPU runs it natively, else fp32).",
+        "auto",
+    )
     evidence_trade: bool = doc(
         "Decisions on validation (early-stopping checkpoint, merge α) give up term recall only for "
         "forgetting the clips resolve: a candidate with more recall than the budget's pick wins when its "
@@ -471,6 +480,10 @@ def _validate(recipe: Recipe, origin: str) -> None:
         (
             recipe.train.precision in {"auto", "fp32", "bf16", "fp16"},
             "train.precision must be auto, fp32, bf16 or fp16",
+        ),
+        (
+            recipe.evaluate.precision in {"auto", "fp32", "bf16", "fp16"},
+            "evaluate.precision must be auto, fp32, bf16 or fp16",
         ),
         (
             recipe.merge.alpha == "auto"

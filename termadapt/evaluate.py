@@ -25,6 +25,7 @@ from typing import Any
 
 from . import __version__
 from .audio import SAMPLE_RATE, decode_cell, write_wav
+from .compute import resolve_precision
 from .config import Recipe, save_resolved
 from .dataset import EVAL_SPLITS, open_dataset, split_rows, undecoded
 from .decoding import Condition, HypothesisCache, build_term_prompt, decode, default_device, make_condition
@@ -144,7 +145,7 @@ def _backend(recipe: Recipe, device: str) -> Any:
         return FasterWhisperBackend(cfg.ct2_compute_type, device=device)
     from .decoding.hf import TransformersBackend
 
-    return TransformersBackend()
+    return TransformersBackend(cfg.precision)
 
 
 def build_conditions(
@@ -457,6 +458,10 @@ def evaluate(
             "seed": recipe.seed,
             "backend": cfg.backend,
             "ct2_compute_type": cfg.ct2_compute_type,
+            # what evaluate.precision resolved to here (transformers backend: autocast when not fp32)
+            "precision": resolve_precision(cfg.precision, device, "evaluate.precision")
+            if cfg.backend == "transformers"
+            else cfg.ct2_compute_type,
         },
         notes=[i.note for i in infos if i.note] + _import_notes(run_dir),
         voice_plan=_voice_plan(run_dir),

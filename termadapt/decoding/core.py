@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..compute import default_device
 from .cache import HypothesisCache, model_fingerprint, module_fingerprint, row_key
 
 __all__ = [
@@ -193,13 +194,6 @@ class Decoded:
 
     texts: dict[str, list[str]]
     stats: dict[str, float]
-
-
-def default_device() -> str:
-    """``cuda`` when a GPU is usable, else ``cpu``."""
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def build_term_prompt(

@@ -1,8 +1,10 @@
 """The transformers backend of the decoder: Whisper's encoder and greedy ``generate``.
 
-Runs on the device and in the dtype the model is on (a training model on the GPU decodes
-there; evaluation moves its models to :func:`~.core.default_device`). Stored encoder
-outputs (float16 in the training cache) are cast to the model's dtype before decoding.
+Runs on the device the model is on (a training model on the GPU decodes there; evaluation
+moves its models to :func:`~termadapt.compute.default_device`), in its dtype — or, for a
+float32 model whose ``evaluate.precision`` resolves to bf16/fp16 there
+(:func:`~termadapt.compute.resolve_precision`), with a copy of its weights in that dtype.
+Stored encoder outputs (float16 in the training cache) are cast to the decoding dtype.
 
 Reads: conditions and audio. Writes: nothing.
 """
@@ -16,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..audio import SAMPLE_RATE
+from ..compute import resolve_precision
 from .core import Condition
 
 __all__ = ["TransformersBackend", "log_mel", "quiet_generation"]
@@ -66,17 +69,56 @@ def _inference(model: Any) -> Iterator[None]:
 
 
 class TransformersBackend:
-    """Decode with transformers' ``WhisperForConditionalGeneration`` (see the module docstring)."""
+    """Decode with transformers' ``WhisperForConditionalGeneration`` (see the module docstring).
+
+    Args:
+        precision: ``auto``, ``fp32``, ``bf16`` or ``fp16``, resolved on each model's device
+            (``evaluate.precision``). A float32 model that resolves lower decodes with a copy of
+            its weights in that dtype, made when a decode starts and kept while its weights are
+            unchanged: greedy decoding reads every weight and the cross-attention cache at each
+            step, so halving those bytes halves a CPU step (autocast would re-cast the weights
+            at every step: docs/design.md, "Measured on these machines").
+    """
 
     name = "transformers"
     takes_stored = True
 
+    def __init__(self, precision: str = "fp32") -> None:
+        self.precision = precision
+        self._copies: dict[str, Any] = {}  # condition fingerprint -> low-precision copy of its model
+
+    def _low(self, cond: Condition) -> str:
+        """The precision ``cond`` decodes in: ``fp32`` (the model as it is) unless its float32 weights run lower."""
+        p = _param(cond.model)
+        if str(p.dtype) != "torch.float32":
+            return "fp32"  # weights already in a low precision: run as they are
+        return resolve_precision(self.precision, p.device, "evaluate.precision")
+
+    def _model(self, cond: Condition) -> Any:
+        return self._copies.get(cond.fingerprint, cond.model)
+
     def tag(self, cond: Condition) -> str:
         p = _param(cond.model)
-        return f"{self.name}:{p.device.type}:{str(p.dtype).removeprefix('torch.')}"
+        base = f"{self.name}:{p.device.type}:{str(p.dtype).removeprefix('torch.')}"
+        low = self._low(cond)
+        return base if low == "fp32" else f"{base}:as-{low}"
 
     def prepare(self, conditions: Sequence[Condition]) -> None:
-        pass  # the models are loaded and on their device already
+        import copy
+
+        import torch
+
+        copies: dict[str, Any] = {}
+        for cond in conditions:
+            low = self._low(cond)  # an impossible precision fails before any decoding
+            if low == "fp32" or cond.fingerprint in copies:
+                continue
+            model = self._copies.get(cond.fingerprint)
+            if model is None:
+                model = copy.deepcopy(cond.model).eval().requires_grad_(False)
+                model.to(torch.bfloat16 if low == "bf16" else torch.float16)
+            copies[cond.fingerprint] = model
+        self._copies = copies  # copies of models no longer decoded are released
 
     def features(self, cond: Condition, audios: Sequence[np.ndarray]) -> Any:
         """Log-mel features ``[batch, mels, 3000]`` (clips padded to Whisper's 30-s window)."""
@@ -85,13 +127,14 @@ class TransformersBackend:
         ).input_features
 
     def encode(self, cond: Condition, audios: Sequence[np.ndarray]) -> Any:
-        p = _param(cond.model)
+        model = self._model(cond)
+        p = _param(model)
         feats = log_mel(cond.processor.feature_extractor, audios).to(p.device, p.dtype)
-        with _inference(cond.model):
-            return cond.model.get_encoder()(feats).last_hidden_state
+        with _inference(model):
+            return model.get_encoder()(feats).last_hidden_state
 
     def stored(self, cond: Condition, hidden: Any) -> Any:
-        p = _param(cond.model)
+        p = _param(self._model(cond))
         return hidden.to(p.device, p.dtype)
 
     def take(self, encoded: Any, rows: Sequence[int], total: int) -> Any:
@@ -102,6 +145,8 @@ class TransformersBackend:
         from transformers.modeling_outputs import BaseModelOutput
 
         opts = cond.options
+        model = self._model(cond)
+        p = _param(model)
         kwargs: dict[str, Any] = {
             "language": opts.language,
             "task": opts.task,
@@ -110,10 +155,8 @@ class TransformersBackend:
             "max_new_tokens": opts.token_budget(),
         }
         if opts.prompt_ids:
-            kwargs["prompt_ids"] = torch.tensor(
-                list(opts.prompt_ids), dtype=torch.long, device=_param(cond.model).device
-            )
-        with _inference(cond.model):
-            out = cond.model.generate(encoder_outputs=BaseModelOutput(last_hidden_state=encoded), **kwargs)
+            kwargs["prompt_ids"] = torch.tensor(list(opts.prompt_ids), dtype=torch.long, device=p.device)
+        with _inference(model):
+            out = model.generate(encoder_outputs=BaseModelOutput(last_hidden_state=encoded.to(p.dtype)), **kwargs)
         sequences = out.sequences if hasattr(out, "sequences") else out
         return [t.strip() for t in cond.processor.tokenizer.batch_decode(sequences, skip_special_tokens=True)]

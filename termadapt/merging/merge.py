@@ -25,8 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from ..compute import default_device, resolve_precision
 from ..config import Recipe, save_resolved
-from ..decoding import default_device
 from ..errors import TermadaptError
 from ..models.resolve import quiet_transformers
 from ..records import MERGED_DIR, MODEL_DIR, atomic_write_text
@@ -73,16 +73,24 @@ def _write_model_dir(model: Any, processor: Any, adapted_dir: Path, out_dir: Pat
 
 
 def _encoder_outputs(
-    run_dir: Path, model: Any, processor: Any, validator: Validator, say: Callable[[str], None]
+    run_dir: Path,
+    model: Any,
+    processor: Any,
+    validator: Validator,
+    say: Callable[[str], None],
+    train_precision: str = "fp32",
 ) -> Any:
     """The run's stored encoder outputs of the validation clips (built for those missing), or None.
 
-    Only a frozen encoder's outputs are the same at every α; training stores them, so the
-    sweep decodes from the outputs (and the transcripts) validation during training used.
+    Only a frozen encoder's outputs are the same at every α; training stores them (in the
+    precision ``train.precision`` resolves to), so the sweep decodes from the outputs (and
+    the transcripts) validation during training used.
     """
     if not precompute_applies(model, "encoder")[0]:
         return None
-    cache = EncoderCache.for_model(run_dir, model, processor.feature_extractor)
+    device = next(model.parameters()).device
+    compute = resolve_precision(train_precision, device, "train.precision")
+    cache = EncoderCache.for_model(run_dir, model, processor.feature_extractor, compute)
     keys = [c.audio_key for c in validator.clips]
     missing = cache.missing(keys)
     if missing:
@@ -168,7 +176,9 @@ def merge(
         adapted.to(default_device()).eval()
         validator.processor = processor
         if shared:
-            validator.encoder_outputs = _encoder_outputs(run_dir, adapted, processor, validator, say)
+            validator.encoder_outputs = _encoder_outputs(
+                run_dir, adapted, processor, validator, say, recipe.train.precision
+            )
         say(
             f"picking α on {len(validator.rows)} validation clips at α ∈ {alphas}"
             + (" (encoder outputs shared by every α)" if shared else "")

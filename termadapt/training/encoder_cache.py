@@ -8,9 +8,10 @@ runs the encoder once per clip (no grad, eval mode), stores the outputs as float
 safetensors shards under ``run_dir/encoder_cache/<fingerprint>/`` and loads them for the
 decoder-only training steps (``model(encoder_outputs=(hidden,), labels=...)``).
 
-The folder is named by the encoder's weights (:func:`termadapt.decoding.module_fingerprint`)
-and the feature extractor's settings, so a different base model (or a trained encoder)
-never reuses stale outputs; shards are keyed by clip content
+The folder is named by the encoder's weights (:func:`termadapt.decoding.module_fingerprint`),
+the feature extractor's settings and the precision the encoder ran in (``train.precision``:
+bf16 outputs differ from fp32 ones by about 1% — docs/design.md, "Measured on these
+machines"), so a different base model (or a trained encoder) never reuses stale outputs; shards are keyed by clip content
 (:func:`termadapt.audio.cell_key`) and written atomically, so an interrupted build resumes
 where it stopped. The cache is also the decoder's :class:`~termadapt.decoding.core.EncoderOutputs`:
 validation during training and the merge α sweep decode from it.
@@ -28,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ..compute import autocast
 from ..decoding.cache import module_fingerprint
 from ..errors import TermadaptError
 from ..records import ENCODER_CACHE_DIR
@@ -80,24 +82,35 @@ class EncoderCache:
         name: The folder name (:func:`cache_name`).
         dtype: Storage dtype name, ``float16`` (default, half the disk) or ``float32``
             (bit-exact with the per-step path).
+        compute: The resolved precision the encoder runs in when building (``fp32``, ``bf16``,
+            ``fp16``: :func:`termadapt.compute.resolve_precision`).
     """
 
     def __init__(
-        self, root: str | os.PathLike[str], encoder_fingerprint: str, name: str, dtype: str = "float16"
+        self,
+        root: str | os.PathLike[str],
+        encoder_fingerprint: str,
+        name: str,
+        dtype: str = "float16",
+        compute: str = "fp32",
     ) -> None:
-        self.dir = Path(root) / f"{name}-{dtype}"
+        suffix = f"{dtype}" if compute == "fp32" else f"{dtype}-{compute}"
+        self.dir = Path(root) / f"{name}-{suffix}"
         self.dtype = dtype
+        self.compute = compute
         self.encoder_fingerprint = encoder_fingerprint
-        self.tag = f"stored-{dtype}"  # decoded transcripts from stored outputs are cached apart
+        self.tag = f"stored-{suffix}"  # decoded transcripts from stored outputs are cached apart
         self._index: dict[str, Path] = {}
         self._handles: dict[Path, Any] = {}
         self._scan()
 
     @classmethod
-    def for_model(cls, run_dir: str | os.PathLike[str], model: Any, feature_extractor: Any) -> EncoderCache:
-        """The cache of ``model``'s encoder in a run directory (``run_dir/encoder_cache/<name>-float16``)."""
+    def for_model(
+        cls, run_dir: str | os.PathLike[str], model: Any, feature_extractor: Any, compute: str = "fp32"
+    ) -> EncoderCache:
+        """The cache of ``model``'s encoder in a run directory (``run_dir/encoder_cache/<name>-float16[-bf16]``)."""
         encoder_fingerprint, name = cache_name(model, feature_extractor)
-        return cls(Path(run_dir) / ENCODER_CACHE_DIR, encoder_fingerprint, name)
+        return cls(Path(run_dir) / ENCODER_CACHE_DIR, encoder_fingerprint, name, compute=compute)
 
     def _scan(self) -> None:
         from safetensors import SafetensorError, safe_open
@@ -176,7 +189,7 @@ class EncoderCache:
                     part = chunk[b : b + BUILD_BATCH]
                     feats = features([get_audio(k) for k in part])
                     param = next(encoder.parameters())
-                    with torch.no_grad():
+                    with torch.no_grad(), autocast(param.device, self.compute):
                         hidden = encoder(feats.to(device=param.device, dtype=param.dtype)).last_hidden_state
                     for k, h in zip(part, hidden):
                         tensors[k] = h.to("cpu", store).contiguous()

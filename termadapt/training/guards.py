@@ -252,6 +252,7 @@ def distillation_labels(
     cache: Any,
     encoder_outputs: Any = None,
     batch_size: int = 8,
+    precision: str = "fp32",
 ) -> dict[str, str]:
     """``distill = labels``: the base model's own transcripts of the replay clips, as their labels.
 
@@ -266,7 +267,7 @@ def distillation_labels(
     clips = [DatasetClip(splits[r.split], r.index, r.key, f"{r.split}/{r.index}") for r in unique]
     cond = make_condition("distill", model, processor, options)
     texts = decode(
-        [cond], clips, cache, TransformersBackend(), batch_size=batch_size, encoder_outputs=encoder_outputs
+        [cond], clips, cache, TransformersBackend(precision), batch_size=batch_size, encoder_outputs=encoder_outputs
     ).texts["distill"]
     return {r.key: t for r, t in zip(unique, texts, strict=True)}
 

@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..compute import default_device, resolve_precision
 from ..config import Recipe, save_resolved, to_toml
 from ..dataset import check_columns, open_dataset, split_rows, undecoded
 from ..decoding import HypothesisCache
@@ -234,6 +235,7 @@ def _run_key(recipe: Recipe, dataset_dir: Path | None = None) -> str:
             ev.max_new_tokens,
             ev.batch_size,
             ev.evidence_trade,
+            ev.precision,
         ]
     files = sorted(p for p in dataset_dir.rglob("*") if p.is_file()) if dataset_dir and dataset_dir.is_dir() else []
     data["dataset"] = [f"{p.relative_to(dataset_dir)}:{sha256_file(p)}" for p in files]
@@ -247,14 +249,13 @@ def adapted_run_key(model_dir: str | Path) -> str:
 
 
 def _precision_flags(precision: str) -> dict[str, bool]:
+    """TrainingArguments flags of a resolved precision (:func:`~termadapt.compute.resolve_precision`)."""
     import torch
 
-    cuda = torch.cuda.is_available()
-    if precision == "auto":
-        return {"bf16": bool(cuda and torch.cuda.is_bf16_supported()), "fp16": False}
-    if precision in ("bf16", "fp16") and not cuda:
-        raise ConfigError(f'train.precision = {precision!r} needs a GPU — use "auto" or "fp32" on CPU')
-    return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
+    flags = {"bf16": precision == "bf16", "fp16": precision == "fp16"}
+    if precision == "bf16" and not torch.cuda.is_available():
+        flags["use_cpu"] = True  # transformers runs bf16 autocast on a CPU only when told it is meant
+    return flags
 
 
 def _load_splits(run_dir: Path, recipe: Recipe) -> dict[str, Any]:
@@ -314,7 +315,7 @@ def _audio_getter(splits: dict[str, Any], rows: list[Any]) -> Any:
     return get
 
 
-def _training_args(recipe: Recipe, out_dir: Path, progress: bool, steps_per_epoch: int) -> Any:
+def _training_args(recipe: Recipe, out_dir: Path, progress: bool, steps_per_epoch: int, precision: str) -> Any:
     from transformers import Seq2SeqTrainingArguments
 
     cfg = recipe.train
@@ -353,7 +354,7 @@ def _training_args(recipe: Recipe, out_dir: Path, progress: bool, steps_per_epoc
         disable_tqdm=not progress,
         ddp_find_unused_parameters=False,
         predict_with_generate=False,
-        **_precision_flags(cfg.precision),
+        **_precision_flags(precision),
     )
     if multi and not torch.cuda.is_available():
         kwargs["ddp_backend"] = "gloo"
@@ -429,7 +430,8 @@ def train(recipe: Recipe, run_dir: str | Path, resume: bool = True, progress: bo
             cfg.replay_ratio,
         )
     sampler = ReplayMixSampler(len(term_rows), len(replay), cfg.batch_size, cfg.replay_ratio, recipe.seed)
-    args = _training_args(recipe, ckpt_dir, progress, sampler.n_batches)
+    precision = resolve_precision(cfg.precision, default_device(), "train.precision")
+    args = _training_args(recipe, ckpt_dir, progress, sampler.n_batches, precision)
     device = args.device
     model.to(device)
 
@@ -437,7 +439,7 @@ def train(recipe: Recipe, run_dir: str | Path, resume: bool = True, progress: bo
     cache = None
     if use_cache:
         with args.main_process_first(desc="encoder outputs"):
-            cache = EncoderCache.for_model(run_dir, model, processor.feature_extractor)
+            cache = EncoderCache.for_model(run_dir, model, processor.feature_extractor, precision)
             everything = term_rows + replay
             keys = [r.key for r in everything]
             if cfg.early_stopping:
@@ -467,6 +469,7 @@ def train(recipe: Recipe, run_dir: str | Path, resume: bool = True, progress: bo
                 HypothesisCache(run_dir / HYPOTHESES_DIR),
                 cache,
                 recipe.evaluate.batch_size,
+                recipe.evaluate.precision,
             )
         term_rows, replay = _build_rows(recipe, meta, tokenizer, tokens, texts)
 
@@ -525,6 +528,7 @@ def train(recipe: Recipe, run_dir: str | Path, resume: bool = True, progress: bo
             validator,
             {
                 "precompute_encoder": bool(cache),
+                "precision": precision,
                 "precompute_reason": reason,
                 "learning_rate": lr,
                 "term_samples": len(term_rows),

@@ -122,6 +122,7 @@ class Validator:
         self.cache = HypothesisCache(Path(run_dir) / HYPOTHESES_DIR)
         self.encoder_outputs = encoder_outputs
         self.batch_size = max(1, int(recipe.evaluate.batch_size))
+        self.backend = TransformersBackend(recipe.evaluate.precision)
         self.base: ValidationScore | None = None
 
     def transcribe(self, model: Any, progress: Callable[[int], None] | None = None) -> list[str]:
@@ -131,7 +132,7 @@ class Validator:
             [cond],
             self.clips,
             self.cache,
-            TransformersBackend(),
+            self.backend,
             batch_size=self.batch_size,
             encoder_outputs=self.encoder_outputs,
             progress=progress,

@@ -156,3 +156,29 @@ def test_clips_are_decoded_only_when_needed(tiny_model, tmp_path):
     decode([cond], lazy, HypothesisCache(tmp_path), TransformersBackend())
     decode([cond], lazy, HypothesisCache(tmp_path), TransformersBackend())
     assert [c.read for c in lazy] == [1, 1, 1]  # the second decode found every transcript cached
+
+
+def test_bf16_decodes_with_a_bf16_copy_and_is_cached_apart_from_fp32(tiny_model, clips, tmp_path):
+    model, processor = tiny_model
+    cond = make_condition("base", model, processor, OPTS)
+    fp32, bf16 = TransformersBackend(), TransformersBackend("bf16")
+    assert fp32.tag(cond) == "transformers:cpu:float32"
+    assert bf16.tag(cond) == "transformers:cpu:float32:as-bf16"
+    seen = []
+    hook = model.proj_out.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    try:
+        cache = HypothesisCache(tmp_path / "hyp")
+        exact = decode([cond], clips, cache, fp32, batch_size=2)
+        assert set(seen) == {torch.float32}
+        seen.clear()
+        low = decode([cond], clips, cache, bf16, batch_size=2)
+    finally:
+        hook.remove()
+    assert set(seen) == {torch.bfloat16}  # every decoder step ran in bf16 (the copy keeps the hook)
+    assert next(model.parameters()).dtype == torch.float32  # the model itself is untouched
+    assert low.stats["decoded"] == len(clips) and low.stats["cached"] == 0  # not fp32's transcripts
+    assert len(low.texts["base"]) == len(exact.texts["base"]) == len(clips)
+    assert all(isinstance(t, str) for t in low.texts["base"])
+    # Weights already in a low precision run as they are: no copy, their own tag.
+    half = make_condition("half", copy.deepcopy(model).to(torch.bfloat16), processor, OPTS)
+    assert bf16.tag(half) == fp32.tag(half) == "transformers:cpu:bfloat16"

@@ -53,3 +53,20 @@ def test_encoder_cache_stores_encoder_outputs(tmp_path, tiny_model, dtype, atol)
     assert len(EncoderCache(tmp_path, efp, fp, dtype=dtype)) == 0
     with pytest.raises(TermadaptError, match="no stored output"):
         EncoderCache(tmp_path, efp, fp, dtype=dtype).load(["k0"])
+
+
+def test_outputs_computed_in_bf16_are_stored_apart_and_close_to_fp32(tmp_path, tiny_model):
+    model, proc = tiny_model
+    rng = np.random.default_rng(1)
+    clips = {f"k{i}": (0.1 * rng.standard_normal(12000 + 800 * i)).astype(np.float32) for i in range(2)}
+    feats = SpeechCollator(proc.feature_extractor).features
+    efp, fp = cache_name(model, proc.feature_extractor)
+    exact = EncoderCache(tmp_path, efp, fp, dtype="float32")
+    low = EncoderCache(tmp_path, efp, fp, dtype="float32", compute="bf16")
+    assert low.dir != exact.dir and low.dir.name.endswith("-float32-bf16")
+    assert (exact.tag, low.tag) == ("stored-float32", "stored-float32-bf16")  # transcripts cached apart
+    for cache in (exact, low):
+        assert cache.build(model, list(clips), clips.__getitem__, feats, progress=False) == 2
+    a, b = exact.load(["k0", "k1"]), low.load(["k0", "k1"])
+    assert not torch.equal(a, b)  # the encoder really ran in bf16
+    assert ((a - b).norm() / a.norm()).item() < 0.05

@@ -260,6 +260,31 @@ def test_lora_is_merged_into_plain_weights(tmp_path, dataset_dir, tiny_model_dir
     assert changed and all(".decoder.layers." in k for k in changed)
 
 
+def test_bf16_on_a_cpu_trains_under_autocast_from_bf16_encoder_outputs(
+    tmp_path, dataset_dir, tiny_model_dir, monkeypatch
+):
+    import termadapt.models as models
+
+    seen: list[torch.dtype] = []
+    real = models.resolve_model
+
+    def watched(*args, **kwargs):
+        model, proc = real(*args, **kwargs)
+        model.proj_out.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+        return model, proc
+
+    monkeypatch.setattr(models, "resolve_model", watched)
+    run = _run(tmp_path, dataset_dir, "bf16")
+    out = train(tiny_recipe(tiny_model_dir, max_steps=2, precision="bf16"), run, progress=False)
+    log = json.loads((out / "training_log.json").read_text())
+    assert log["precision"] == "bf16" and log["global_step"] == 2
+    assert seen and set(seen) == {torch.bfloat16}  # every training forward ran under bf16 autocast
+    assert [p.name.endswith("-float16-bf16") for p in (run / "encoder_cache").iterdir()] == [True]
+    base, new = _base_weights(tiny_model_dir), _weights(out)
+    assert new["model.decoder.layers.0.fc1.weight"].dtype == torch.float32  # weights stay float32
+    assert not torch.equal(base["model.decoder.layers.0.fc1.weight"], new["model.decoder.layers.0.fc1.weight"])
+
+
 def test_bad_setup_is_one_line_error(tmp_path, tiny_model_dir, dataset_dir):
     from typer.testing import CliRunner
 
@@ -270,6 +295,9 @@ def test_bad_setup_is_one_line_error(tmp_path, tiny_model_dir, dataset_dir):
     run = _run(tmp_path, dataset_dir, "bad")
     with pytest.raises(ConfigError, match="precompute_encoder"):
         train(tiny_recipe(tiny_model_dir, freeze="none", precompute_encoder="on"), run, progress=False)
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match='train.precision = "fp16" needs a GPU'):
+            train(tiny_recipe(tiny_model_dir, precision="fp16"), run, progress=False)
     recipe = tmp_path / "r.toml"
     recipe.write_text(f'name = "x"\n[model]\nbase = "{tiny_model_dir}"\n', encoding="utf-8")
     result = CliRunner().invoke(app, ["train", str(recipe), "--run-dir", str(tmp_path / "nothing")])
