@@ -1,25 +1,34 @@
-"""Training speed: the seeds' recipe vs termadapt's stored-encoder path, same data, same run.
+"""Training speed as a user waits for it: the seeds' recipe vs termadapt, whole runs side by side.
 
-The seeds' recipe (seed 001/002): a plain ``Seq2SeqTrainer`` on a model with
-``freeze_encoder()``, log-mel features prepared beforehand, default arguments — every
-step runs the frozen encoder again. termadapt's path (:mod:`termadapt.training.encoder_cache`): the
-encoder runs once per clip, then steps train the decoder on the stored outputs; the
-one-time encoder pass is timed separately and amortized over the epochs of a real run.
+Each way trains the same clips for the same epochs from the same weights, and its time
+includes everything the run waits for:
+
+- ``seeds``: the seeds' recipe (seed 001/002) — a plain ``Seq2SeqTrainer`` on a model with
+  ``freeze_encoder()``, log-mel features prepared beforehand: every step runs the frozen
+  encoder again; float32;
+- ``termadapt-fp32``: the encoder once per clip (:mod:`termadapt.training.encoder_cache`),
+  then decoder steps on the stored outputs — the one-time encoder pass is inside the time;
+- ``termadapt-bf16``: the same with the encoder pass and the steps under bf16 autocast
+  (what ``train.precision = "auto"`` picks on a CPU with AMX / AVX512-BF16, or a bf16 GPU).
+
+The pipeline's threads (torch's default), one untimed warm-up run of each way, then
+``--reps`` interleaved repetitions (the order rotates) reported as min and median seconds.
 
 Usage::
 
-    python benchmarks/bench_train.py                          # whisper-base, CPU, 10 steps each
-    python benchmarks/bench_train.py --device cuda --precision bf16 --shape small
-    python benchmarks/bench_train.py --json bench_train.json
+    python benchmarks/bench_train.py                          # whisper-base, CPU: 32 clips, 2 epochs, batch 8
+    python benchmarks/bench_train.py --clips 64 --epochs 1 --reps 3
+    python benchmarks/bench_train.py --device cuda --shape small
 
-Prints one JSON object: samples/s of both paths, their ratio, and on a GPU the
-model-FLOPs utilisation (FLOPs counted with torch's FlopCounterMode on one step).
+Prints one JSON object; on a GPU also the model-FLOPs utilisation of a bf16 step (FLOPs
+counted with torch's FlopCounterMode).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import sys
 import tempfile
 import time
@@ -28,8 +37,7 @@ from typing import Any
 
 # Dense bf16/fp16 tensor-core peak FLOP/s, for model-FLOPs utilisation (vendor data sheets).
 PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L4": 121e12}
-# Epochs assumed when amortizing the one-time encoder pass (the issue's baseline trained 5).
-AMORTIZE_EPOCHS = 5
+WAYS = ("seeds", "termadapt-fp32", "termadapt-bf16")
 # Whisper-small dimensions for the --shape small model (random weights, base tokenizer).
 SMALL_DIMS = dict(
     d_model=768,
@@ -92,56 +100,93 @@ class _ListDataset:
         return self.items[i]
 
 
-def _args(out: str, a: argparse.Namespace) -> Any:
+def _args(out: str, a: argparse.Namespace, precision: str) -> Any:
     from transformers import Seq2SeqTrainingArguments
 
     return Seq2SeqTrainingArguments(
         output_dir=out,
         per_device_train_batch_size=a.batch_size,
-        max_steps=a.steps,
+        num_train_epochs=a.epochs,
         learning_rate=1e-5,
         save_strategy="no",
         report_to="none",
         disable_tqdm=True,
         remove_unused_columns=False,
         logging_steps=10**6,
-        bf16=a.precision == "bf16",
-        fp16=a.precision == "fp16",
+        bf16=precision == "bf16",
         use_cpu=a.device == "cpu",
         seed=0,
         dataloader_pin_memory=a.device != "cpu",
     )
 
 
-def _timed_train(trainer: Any) -> float:
-    """Seconds per step over all but the first step (warm-up excluded)."""
-    from transformers import TrainerCallback
-
-    marks: list[float] = []
-
-    class Clock(TrainerCallback):
-        def on_step_end(self, args, state, control, **kw):
-            import torch
-
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-            marks.append(time.perf_counter())
-
-    trainer.add_callback(Clock())
-    trainer.train()
-    return (marks[-1] - marks[0]) / (len(marks) - 1)
-
-
-def _flops_per_step(trainer: Any, batch: dict[str, Any]) -> float:
+def _sync() -> None:
     import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def _run_way(way: str, model: Any, processor: Any, clips: list[dict[str, Any]], a: argparse.Namespace) -> float:
+    """Seconds of one whole training run of ``way`` (encoder pass included), from fresh weights."""
+    import copy
+
+    import torch
+    from transformers import Seq2SeqTrainer
+
+    from termadapt.compute import autocast
+    from termadapt.training import trainer_class
+    from termadapt.training.data import SpeechCollator
+    from termadapt.training.encoder_cache import EncoderCache, cache_name
+    from termadapt.training.labels import IGNORE_INDEX
+
+    device = "cuda" if a.device == "cuda" else "cpu"
+    m = copy.deepcopy(model).to(device)
+    m.freeze_encoder()
+    collate = SpeechCollator(processor.feature_extractor)
+    with tempfile.TemporaryDirectory() as tmp:
+        _sync()
+        start = time.perf_counter()
+        if way == "seeds":
+            feats = [collate.features([c["audio"]])[0] for c in clips]  # dataset.map in the seeds
+
+            def seed_collator(items: list[dict[str, Any]]) -> dict[str, Any]:
+                width = max(len(i["labels"]) for i in items)
+                labels = torch.full((len(items), width), IGNORE_INDEX)
+                for r, i in enumerate(items):
+                    labels[r, : len(i["labels"])] = torch.tensor(i["labels"])
+                return {"input_features": torch.stack([i["input_features"] for i in items]), "labels": labels}
+
+            items = [{"input_features": f, "labels": c["labels"]} for f, c in zip(feats, clips)]
+            trainer = Seq2SeqTrainer(
+                model=m, args=_args(tmp, a, "fp32"), train_dataset=_ListDataset(items), data_collator=seed_collator
+            )
+        else:
+            precision = way.rsplit("-", 1)[1]
+            by_key = {c["key"]: c["audio"] for c in clips}
+            cache = EncoderCache(tmp + "/cache", *cache_name(m, processor.feature_extractor), compute=precision)
+            cache.build(m, list(by_key), by_key.__getitem__, collate.features, m.device, progress=False)
+            rows = [{k: c[k] for k in ("key", "labels", "replay")} for c in clips]
+            trainer = trainer_class()(
+                model=m,
+                args=_args(tmp, a, precision),
+                train_dataset=_ListDataset(rows),
+                data_collator=SpeechCollator(processor.feature_extractor, cache),
+            )
+            if a.device == "cuda" and precision == "bf16":
+                batch = SpeechCollator(processor.feature_extractor, cache)(rows[: a.batch_size])
+                a.flops = _flops_per_step(trainer, batch, autocast, device)
+        trainer.train()
+        _sync()
+        return time.perf_counter() - start
+
+
+def _flops_per_step(trainer: Any, batch: dict[str, Any], autocast: Any, device: str) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
     model = trainer.model
     batch = {k: v.to(model.device) if hasattr(v, "to") else v for k, v in batch.items()}
-    with (
-        FlopCounterMode(display=False) as counter,
-        torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=trainer.args.bf16),
-    ):
+    with FlopCounterMode(display=False) as counter, autocast(device, "bf16"):
         loss = trainer.compute_loss(model, batch)
         loss.backward()
     model.zero_grad()
@@ -152,106 +197,56 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default="whisper-base", help="Model spec for resolve_model.")
     p.add_argument("--shape", default="base", choices=["base", "small"], help="small = random whisper-small dims.")
-    p.add_argument("--clips", type=int, default=16)
-    p.add_argument("--steps", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--clips", type=int, default=32)
+    p.add_argument("--epochs", type=int, default=2, help="The quickstart recipe trains 2.")
+    p.add_argument("--batch-size", type=int, default=8, help="The quickstart recipe's batch size.")
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--ways", nargs="+", default=list(WAYS), choices=WAYS)
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
     p.add_argument("--json", default="", help="Also write the result to this file.")
     a = p.parse_args(argv)
-
-    import copy
+    a.flops = 0.0
 
     import torch
-    from transformers import Seq2SeqTrainer
-
-    from termadapt.training import trainer_class
-    from termadapt.training.data import SpeechCollator
-    from termadapt.training.encoder_cache import EncoderCache, cache_name
-    from termadapt.training.labels import IGNORE_INDEX
 
     model, processor = _model(a.shape, a.model)
     clips = _clips(a.clips, processor.tokenizer)
-    collate = SpeechCollator(processor.feature_extractor)
+    steps = a.epochs * -(-len(clips) // a.batch_size)
+    for way in a.ways:  # warm-up, untimed
+        _run_way(way, model, processor, clips[: a.batch_size], argparse.Namespace(**{**vars(a), "epochs": 1}))
+    seconds: dict[str, list[float]] = {w: [] for w in a.ways}
+    for rep in range(a.reps):
+        order = a.ways[rep % len(a.ways) :] + a.ways[: rep % len(a.ways)]
+        for way in order:
+            seconds[way].append(_run_way(way, model, processor, clips, a))
+    ref = statistics.median(seconds[a.ways[0]])
     result: dict[str, Any] = {
         "model": a.model if a.shape == "base" else "whisper-small-shaped (random)",
         "device": torch.cuda.get_device_name() if a.device == "cuda" else "cpu",
         "threads": torch.get_num_threads(),
-        "batch_size": a.batch_size,
-        "steps": a.steps,
         "clips": len(clips),
-        "precision": a.precision,
+        "epochs": a.epochs,
+        "batch_size": a.batch_size,
+        "steps": steps,
+        "reps": a.reps,
+        "what_is_timed": "a whole training run: features, the one-time encoder pass (termadapt), every step",
+        "ways": {
+            w: {
+                "min_s": round(min(v), 2),
+                "median_s": round(statistics.median(v), 2),
+                "clips_per_s": round(a.epochs * len(clips) / statistics.median(v), 3),
+                f"speedup_vs_{a.ways[0]}_median": round(ref / statistics.median(v), 2),
+            }
+            for w, v in seconds.items()
+        },
     }
-
-    # Seeds' recipe: features prepared once (dataset.map in the seeds), encoder run every step.
-    feats = [collate.features([c["audio"]])[0] for c in clips]
-    seed_items = [{"input_features": f, "labels": c["labels"]} for f, c in zip(feats, clips)]
-
-    def seed_collator(items: list[dict[str, Any]]) -> dict[str, Any]:
-        width = max(len(i["labels"]) for i in items)
-        labels = torch.full((len(items), width), IGNORE_INDEX)
-        for r, i in enumerate(items):
-            labels[r, : len(i["labels"])] = torch.tensor(i["labels"])
-        return {"input_features": torch.stack([i["input_features"] for i in items]), "labels": labels}
-
-    with tempfile.TemporaryDirectory() as tmp:
-        seed_model = copy.deepcopy(model)
-        seed_model.freeze_encoder()
-        seed_trainer = Seq2SeqTrainer(
-            model=seed_model,
-            args=_args(tmp + "/seed", a),
-            train_dataset=_ListDataset(seed_items),
-            data_collator=seed_collator,
-        )
-        seed_step = _timed_train(seed_trainer)
-        del seed_trainer, seed_model
-
-        # termadapt: encoder once per clip (timed), then decoder steps on stored outputs.
-        ta_model = copy.deepcopy(model).to("cuda" if a.device == "cuda" else "cpu")
-        ta_model.freeze_encoder()
-        by_key = {c["key"]: c["audio"] for c in clips}
-        cache = EncoderCache(tmp + "/cache", *cache_name(ta_model, processor.feature_extractor))
-        t0 = time.perf_counter()
-        with torch.autocast(a.device, dtype=torch.bfloat16, enabled=a.precision == "bf16"):
-            cache.build(ta_model, list(by_key), by_key.__getitem__, collate.features, ta_model.device, progress=False)
-        encode_per_clip = (time.perf_counter() - t0) / len(clips)
-        ta_trainer = trainer_class()(
-            model=ta_model,
-            args=_args(tmp + "/ta", a),
-            train_dataset=_ListDataset([{k: c[k] for k in ("key", "labels", "replay")} for c in clips]),
-            data_collator=SpeechCollator(processor.feature_extractor, cache),
-        )
-        ta_step = _timed_train(ta_trainer)
-        flops = _flops_per_step(
-            ta_trainer,
-            SpeechCollator(processor.feature_extractor, cache)(
-                [{k: c[k] for k in ("key", "labels", "replay")} for c in clips[: a.batch_size]]
-            ),
-        )
-
-    bs = a.batch_size
-    seed_sps, ta_sps = bs / seed_step, bs / ta_step
-    # A real run of E epochs over N clips: N encoder passes once, then E·N samples of steps.
-    amortized = AMORTIZE_EPOCHS / (AMORTIZE_EPOCHS / ta_sps + encode_per_clip)
-    result.update(
-        {
-            "seeds_recipe_samples_per_s": round(seed_sps, 3),
-            "seeds_recipe_s_per_step": round(seed_step, 3),
-            "termadapt_samples_per_s": round(ta_sps, 3),
-            "termadapt_s_per_step": round(ta_step, 3),
-            "encoder_once_s_per_clip": round(encode_per_clip, 3),
-            "speedup_steps": round(ta_sps / seed_sps, 2),
-            f"speedup_{AMORTIZE_EPOCHS}_epochs_incl_encoder_pass": round(amortized / seed_sps, 2),
-            "termadapt_model_tflops_per_step": round(flops / 1e12, 4),
-        }
-    )
-    if a.device == "cuda":
+    if a.device == "cuda" and a.flops and "termadapt-bf16" in seconds:
         name = torch.cuda.get_device_name()
         peak = next((v for k, v in PEAK_FLOPS.items() if k in name), None)
-        achieved = flops / ta_step
-        result["termadapt_achieved_tflops"] = round(achieved / 1e12, 2)
-        if peak and a.precision in ("bf16", "fp16"):
-            result["termadapt_mfu"] = round(achieved / peak, 4)
+        per_step = statistics.median(seconds["termadapt-bf16"]) / steps  # encoder pass included: a floor
+        result["termadapt_bf16_tflops_per_step"] = round(a.flops / 1e12, 4)
+        if peak:
+            result["termadapt_bf16_mfu_lower_bound"] = round(a.flops / per_step / peak, 4)
     print(json.dumps(result, indent=1))
     if a.json:
         Path(a.json).write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")

@@ -23,6 +23,7 @@ sampler and the evaluation):
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import json
@@ -30,6 +31,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +102,37 @@ def default_learning_rate(config: Any) -> float:
     return PRETRAIN_LR_BY_WIDTH[width] / FINETUNE_LR_DIVISOR
 
 
+@contextlib.contextmanager
+def float32_head(model: Any) -> Iterator[None]:
+    """Compute the output projection (the logits) in float32 inside a bf16/fp16 autocast.
+
+    Under autocast the logits would be bfloat16: about 3 significant digits, steps of 0.125
+    at the logit sizes of Whisper's 51,865-token softmax. The loss, and the KL to the base
+    model, are taken from float32 logits instead, as mixed-precision recipes do for the final
+    layer. Outside autocast this changes nothing; the patch lasts for one forward call.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    inner = model
+    while hasattr(inner, "module"):  # DDP / accelerate wrappers
+        inner = inner.module
+    if hasattr(inner, "get_base_model"):  # peft
+        inner = inner.get_base_model()
+    head = inner.get_output_embeddings()
+
+    def forward(x: Any) -> Any:
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            bias = head.bias.float() if head.bias is not None else None
+            return F.linear(x.float(), head.weight.float(), bias)
+
+    head.forward = forward
+    try:
+        yield
+    finally:
+        del head.forward  # the class's forward again
+
+
 def trainer_class() -> type:
     """The :class:`Seq2SeqTrainer` subclass used by :func:`train` (built lazily: transformers is heavy)."""
     import torch
@@ -146,14 +179,15 @@ def trainer_class() -> type:
                 enc = {"encoder_outputs": BaseModelOutput(last_hidden_state=inputs["encoder_hidden"])}
             else:
                 enc = {"input_features": inputs["input_features"]}
-            outputs = model(decoder_input_ids=decoder_input_ids, **enc)
+            with float32_head(model):
+                outputs = model(decoder_input_ids=decoder_input_ids, **enc)
             logits = outputs.logits.float()
             mask = labels != IGNORE_INDEX
             loss = F.cross_entropy(logits[mask], labels[mask])
             replay = inputs.get("replay_mask")
             if self.base_model is not None and replay is not None and bool(replay.any()):
                 sel = mask & replay.to(mask.device)[:, None]
-                with torch.no_grad():
+                with torch.no_grad(), float32_head(self.base_model):
                     base_logits = self.base_model(decoder_input_ids=decoder_input_ids, **enc).logits
                 loss = loss + kl_to_base(logits[sel], base_logits[sel], self.distill_weight)
             return (loss, outputs) if return_outputs else loss
