@@ -260,17 +260,17 @@ def test_lora_is_merged_into_plain_weights(tmp_path, dataset_dir, tiny_model_dir
     assert changed and all(".decoder.layers." in k for k in changed)
 
 
-def test_bf16_on_a_cpu_trains_under_autocast_from_bf16_encoder_outputs(
-    tmp_path, dataset_dir, tiny_model_dir, monkeypatch
-):
+def test_bf16_on_a_cpu_trains_under_autocast_with_float32_logits(tmp_path, dataset_dir, tiny_model_dir, monkeypatch):
     import termadapt.models as models
 
-    seen: list[torch.dtype] = []
+    layers: list[torch.dtype] = []
+    logits: list[torch.dtype] = []
     real = models.resolve_model
 
     def watched(*args, **kwargs):
         model, proc = real(*args, **kwargs)
-        model.proj_out.register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+        model.model.decoder.layers[0].fc2.register_forward_hook(lambda m, i, o: layers.append(o.dtype))
+        model.register_forward_hook(lambda m, i, o: logits.append(o.logits.dtype))
         return model, proc
 
     monkeypatch.setattr(models, "resolve_model", watched)
@@ -278,11 +278,32 @@ def test_bf16_on_a_cpu_trains_under_autocast_from_bf16_encoder_outputs(
     out = train(tiny_recipe(tiny_model_dir, max_steps=2, precision="bf16"), run, progress=False)
     log = json.loads((out / "training_log.json").read_text())
     assert log["precision"] == "bf16" and log["global_step"] == 2
-    assert seen and set(seen) == {torch.bfloat16}  # every training forward ran under bf16 autocast
+    assert layers and set(layers) == {torch.bfloat16}  # the decoder's products ran under bf16 autocast
+    assert logits and set(logits) == {torch.float32}  # the loss came from float32 logits
     assert [p.name.endswith("-float16-bf16") for p in (run / "encoder_cache").iterdir()] == [True]
     base, new = _base_weights(tiny_model_dir), _weights(out)
     assert new["model.decoder.layers.0.fc1.weight"].dtype == torch.float32  # weights stay float32
     assert not torch.equal(base["model.decoder.layers.0.fc1.weight"], new["model.decoder.layers.0.fc1.weight"])
+
+
+def test_float32_head_gives_float32_logits_only_inside_its_call(tiny_model):
+    from transformers.modeling_outputs import BaseModelOutput
+
+    from termadapt.training.trainer import float32_head
+
+    model = tiny_model[0]
+    ids = torch.tensor([[50258, 50266, 50359, 50363]])
+    enc = BaseModelOutput(last_hidden_state=torch.randn(1, 1500, model.config.d_model))
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        low = model(decoder_input_ids=ids, encoder_outputs=enc).logits
+        with float32_head(model):
+            high = model(decoder_input_ids=ids, encoder_outputs=enc).logits
+        again = model(decoder_input_ids=ids, encoder_outputs=enc).logits
+    assert (low.dtype, high.dtype, again.dtype) == (torch.bfloat16, torch.float32, torch.bfloat16)
+    assert torch.allclose(low.float(), high, atol=0.5)  # same logits, finer steps
+    with torch.no_grad():
+        exact = model(decoder_input_ids=ids, encoder_outputs=enc).logits
+    assert exact.dtype == torch.float32
 
 
 def test_bad_setup_is_one_line_error(tmp_path, tiny_model_dir, dataset_dir):
