@@ -17,7 +17,7 @@ apart as ``fw_convert_s``), no hypothesis cache, and ``--reps`` interleaved repe
 (the order rotates each repetition) reported as min and median seconds. Each way's
 transcripts are compared with ``transformers-fp32``'s (identical count and CER).
 
-    python benchmarks/bench_decode.py /work/runs/qs --clips 64 --reps 3
+    python benchmarks/bench_decode.py runs/quickstart-ja --clips 48 --reps 3
     python benchmarks/bench_decode.py RUN_DIR --ways transformers-fp32 transformers-bf16
 
 Prints one JSON object (and writes it with ``--json``).
