@@ -4,10 +4,12 @@ Training (``train.precision``), the frozen encoder's one pass, and every decode
 (``evaluate.precision``: validation, the merge α sweep, evaluation) resolve their setting here:
 
 - ``fp32``: exact, everywhere;
-- ``bf16``: weights stay float32, matrix products run in bfloat16 under ``torch.autocast`` —
-  on a GPU that supports it, and on CPUs with bfloat16 matrix instructions (Intel AMX or
-  AVX512-BF16), where whisper-base's encoder runs 2.5× and a decoder training step 1.9×
-  faster than in float32 (docs/design.md, "Measured on these machines");
+- ``bf16``: on a GPU that supports it, and on CPUs with bfloat16 matrix instructions (Intel
+  AMX or AVX512-BF16). Training keeps float32 weights and runs its matrix products under
+  ``torch.autocast`` (:func:`autocast`; the loss from float32 logits), where whisper-base's
+  encoder runs 2.5× and a decoder training step 1.9× faster than in float32; decoding runs a
+  bfloat16 copy of the weights (:class:`~termadapt.decoding.hf.TransformersBackend`), 2.0×
+  (docs/design.md, "Measured on these machines");
 - ``fp16``: GPUs only;
 - ``auto``: ``bf16`` where the hardware runs it natively (a bf16 GPU, or such a CPU), else ``fp32``.
   On a CPU without those instructions bfloat16 is emulated and slower, so ``auto`` stays exact.

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Union
 
+from .compute import PRECISIONS
 from .errors import ConfigError
 from .records import RESOLVED_RECIPE, atomic_write_text
 
@@ -477,14 +478,8 @@ def _validate(recipe: Recipe, origin: str) -> None:
         (recipe.train.freeze in {"encoder", "none", "lora"}, "train.freeze must be encoder, none or lora"),
         (recipe.train.distill in {"none", "labels", "kl"}, "train.distill must be none, labels or kl"),
         (recipe.train.precompute_encoder in {"auto", "on", "off"}, "train.precompute_encoder must be auto, on or off"),
-        (
-            recipe.train.precision in {"auto", "fp32", "bf16", "fp16"},
-            "train.precision must be auto, fp32, bf16 or fp16",
-        ),
-        (
-            recipe.evaluate.precision in {"auto", "fp32", "bf16", "fp16"},
-            "evaluate.precision must be auto, fp32, bf16 or fp16",
-        ),
+        (recipe.train.precision in PRECISIONS, f"train.precision must be one of {', '.join(PRECISIONS)}"),
+        (recipe.evaluate.precision in PRECISIONS, f"evaluate.precision must be one of {', '.join(PRECISIONS)}"),
         (
             recipe.merge.alpha == "auto"
             or (isinstance(recipe.merge.alpha, float) and 0.0 <= recipe.merge.alpha <= 1.0)

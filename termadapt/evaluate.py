@@ -458,7 +458,7 @@ def evaluate(
             "seed": recipe.seed,
             "backend": cfg.backend,
             "ct2_compute_type": cfg.ct2_compute_type,
-            # what evaluate.precision resolved to here (transformers backend: autocast when not fp32)
+            # what evaluate.precision resolved to here (transformers: a bf16/fp16 copy of the weights when not fp32)
             "precision": resolve_precision(cfg.precision, device, "evaluate.precision")
             if cfg.backend == "transformers"
             else cfg.ct2_compute_type,

@@ -238,3 +238,11 @@ def test_every_number_declares_its_range_and_its_default_lies_in_it():
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 valid = f.metadata.get("range")
                 assert isinstance(valid, Range) and valid.contains(v), f"{section.name}.{f.name}"
+
+
+@pytest.mark.parametrize("key", ["train", "evaluate"])
+def test_unknown_precision_is_one_line_error_naming_the_key(key):
+    from termadapt.config import recipe_from_dict
+
+    with pytest.raises(ConfigError, match=rf"{key}.precision must be one of auto, fp32, bf16, fp16"):
+        recipe_from_dict({key: {"precision": "half"}})
