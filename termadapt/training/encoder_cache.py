@@ -11,10 +11,11 @@ decoder-only training steps (``model(encoder_outputs=(hidden,), labels=...)``).
 The folder is named by the encoder's weights (:func:`termadapt.decoding.module_fingerprint`),
 the feature extractor's settings and the precision the encoder ran in (``train.precision``:
 bf16 outputs differ from fp32 ones by about 1% — docs/design.md, "Measured on these
-machines"), so a different base model (or a trained encoder) never reuses stale outputs; shards are keyed by clip content
-(:func:`termadapt.audio.cell_key`) and written atomically, so an interrupted build resumes
-where it stopped. The cache is also the decoder's :class:`~termadapt.decoding.core.EncoderOutputs`:
-validation during training and the merge α sweep decode from it.
+machines"), so a different base model (or a trained encoder) never reuses stale outputs;
+shards are keyed by clip content (:func:`termadapt.audio.cell_key`) and written atomically,
+so an interrupted build resumes where it stopped. The cache is also the decoder's
+:class:`~termadapt.decoding.core.EncoderOutputs`: validation during training and the merge
+α sweep decode from it.
 
 Reads: a model and clips. Writes: ``shard-*.safetensors`` (one tensor per clip key).
 """
