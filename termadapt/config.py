@@ -166,6 +166,14 @@ class SentencesConfig:
         valid="[0, inf)",
     )
     include_homophones: bool = doc("Add general sentences that use each term's homophones.", True)
+    min_homophone_sentences: int = doc(
+        "Fewest test sentences per term that say one of its homophones or sound-alikes in its everyday "
+        "sense (validation gets half as many, replay twice as many); where the general sentences have "
+        "fewer, the sentences stage makes them from grammar or dictionary compounds that rule the term "
+        "out (0 = make none).",
+        4,
+        valid="[0, 1000]",
+    )
     homophone_terms_deciding_only: bool = doc(
         "For a term with homophones, train and validate only on sentences whose context decides the "
         "spelling (domain templates, context sentences): the term alone or in a neutral sentence would "

@@ -56,6 +56,7 @@ _INDEX_VERSION = 1
 _SKIP_POS1 = {"数", "接尾", "非自立", "代名詞", "固有名詞", "特殊"}
 _KANJI = re.compile(r"[\u3400-\u9fff\uf900-\ufaff々〆ヶ]")
 _HIRAGANA_ONLY = re.compile(r"^[\u3041-\u309fー]+$")
+_KATAKANA_WORD = re.compile(r"^[\u30a1-\u30faー]+$")
 
 
 def _openjtalk_nouns() -> Iterator[tuple[str, str, int]]:
@@ -256,6 +257,12 @@ def find_homophones(
     return out
 
 
+def _kana_spelling(word: str, index: dict[str, list[list]]) -> bool:
+    """Whether ``word`` is katakana that spells the reading of a kanji word (ジョウキュウ for
+    上級): naist-jdic lists such spellings as cheap nouns, but nobody writes them."""
+    return bool(_KATAKANA_WORD.match(word)) and any(_KANJI.search(s) for s, _ in index.get(word, ()))
+
+
 def _first_distinct(words: Iterable[str], keep: Callable[[str], bool], limit: int) -> tuple[str, ...]:
     """The first ``limit`` distinct words of ``words`` that ``keep`` accepts, in order."""
     chosen: list[str] = []
@@ -312,6 +319,7 @@ def find_sound_alikes(
         def keep(word: str, entry: TermEntry = entry, reading: str = reading) -> bool:
             return not (
                 len(word) < MIN_SOUND_ALIKE_CHARS
+                or _kana_spelling(word, index)  # ジョウキュウ is 上級 written in kana
                 or _EDGE_KANA.search(word)  # a word with a particle on it (千個の, の同期): the word alone counts
                 or word in targets
                 or any(h in word for h in entry.homophones)

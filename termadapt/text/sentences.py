@@ -18,6 +18,7 @@ templates (:mod:`termadapt.text.templates`) and the general sentence file. Write
 
 from __future__ import annotations
 
+import math
 import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -28,6 +29,7 @@ from typing import TypeVar
 from ..config import Recipe, SentencesConfig, save_resolved
 from ..errors import ConfigError, DictionaryError, TermadaptError
 from ..records import TERMS_FILE, UTTERANCES_FILE, TermEntry, Utterance, read_jsonl, sha256_text, write_jsonl
+from .guard_sentences import GuardSentence, load_guard_frames, make_guard_sentences
 from .templates import GENERAL_DOMAIN, SLOT, Template, load_general_corpus, load_template_set, template_paths
 
 __all__ = [
@@ -41,6 +43,7 @@ __all__ = [
     "input_files",
     "preview",
     "count_table",
+    "guard_minimums",
 ]
 
 T = TypeVar("T")
@@ -69,6 +72,8 @@ class SentencePlan:
         general_pools: Split name → general sentences in it (after caps).
         unguarded: ``train`` / ``test`` → targets of terms with homophones that no replay /
             regression sentence uses (their guard or their swap test is missing).
+        made_guards: Split → guard sentences made for it (:mod:`termadapt.text.guard_sentences`);
+            they are in ``general_pools`` too, on top of the pools' caps.
     """
 
     utterances: list[Utterance]
@@ -76,6 +81,7 @@ class SentencePlan:
     template_splits: dict[str, list[Template]] = field(default_factory=dict)
     general_pools: dict[str, list[str]] = field(default_factory=dict)
     unguarded: dict[str, list[str]] = field(default_factory=dict)
+    made_guards: dict[str, list[GuardSentence]] = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------- splitting
@@ -402,6 +408,31 @@ def plan_utterances(
             else:
                 utterances.append(_utterance("general", s, s, split))
 
+    # 2b. Guard sentences made where the general ones say a term's homophones too rarely
+    # (on top of the caps: they are few, and the caps are about everyday vocabulary).
+    made_guards: dict[str, list[GuardSentence]] = {}
+    if cfg.include_homophones and cfg.min_homophone_sentences > 0:
+        made_guards = _made_guards(terms, pools, uses, cfg, seed, general_sentences, finder)
+        for split, made in made_guards.items():
+            for g in made:
+                utterances.append(_utterance("homophone", g.text, g.text, split, homophone_of=g.term, decides=True))
+                uses[g.text] = [g.term]
+                pools[split].append(g.text)
+        short = [
+            t.target
+            for t in terms
+            if (t.homophones or t.sound_alikes)
+            and sum(t.target in uses.get(s, ()) for s in pools["test"]) < cfg.min_homophone_sentences
+        ]
+        if short:
+            more = len(short) - MAX_NAMES_LISTED
+            warnings.append(
+                f"{len(short)} terms have fewer than {cfg.min_homophone_sentences} test sentences using a "
+                f"homophone or sound-alike, and no grammar or dictionary compound rules the term out for "
+                f"more: {', '.join(short[:MAX_NAMES_LISTED])}{f' and {more} more' if more > 0 else ''} "
+                f"— add sentences that use them in their everyday sense (sentences.extra_general_sentences)"
+            )
+
     # 3. Homophone guards: every term with homophones needs replay and regression sentences.
     unguarded: dict[str, list[str]] = {"train": [], "test": []}
     for term in terms:
@@ -432,7 +463,47 @@ def plan_utterances(
             continue
         seen.add(u.id)
         final.append(u)
-    return SentencePlan(final, warnings, tsplits, pools, unguarded)
+    return SentencePlan(final, warnings, tsplits, pools, unguarded, made_guards)
+
+
+def guard_minimums(cfg: SentencesConfig) -> dict[str, int]:
+    """Split → fewest sentences per term saying its homophones or sound-alikes (made up to this)."""
+    m = cfg.min_homophone_sentences
+    return {"train": 2 * m, "validation": math.ceil(m / 2), "test": m}
+
+
+def _made_guards(
+    terms: Sequence[TermEntry],
+    pools: Mapping[str, list[str]],
+    uses: Mapping[str, list[str]],
+    cfg: SentencesConfig,
+    seed: int,
+    general_sentences: Sequence[str],
+    finder: _Finder,
+) -> dict[str, list[GuardSentence]]:
+    """Guard sentences for every split where a term has fewer than :func:`guard_minimums`.
+
+    The frames split like templates (by a hash of their text), so the test's made sentences
+    never share a frame with the replay's.
+    """
+    minimums = guard_minimums(cfg)
+    shortfall: dict[str, dict[str, int]] = {split: {} for split in SPLITS}
+    for split in SPLITS:
+        have = Counter(t for s in pools[split] for t in uses.get(s, ()))
+        for term in terms:
+            if term.homophones or term.sound_alikes:
+                shortfall[split][term.target] = max(0, minimums[split] - have[term.target])
+    if not any(n for per_term in shortfall.values() for n in per_term.values()):
+        return {}
+    fractions = _general_fractions(cfg)
+    frames: dict[str, dict[str, list[Template]]] = {split: {} for split in SPLITS}
+    for how, templates in load_guard_frames().items():
+        for split, part in split_items(templates, fractions, seed).items():
+            frames[split][how] = part
+    targets = [t.target for t in terms]
+    made = make_guard_sentences(terms, shortfall, frames, general_sentences, seed, excluded=targets)
+    existing = set(uses)
+    return {split: [g for g in gs if g.text not in existing and not finder.find(g.text)] for split, gs in made.items()}
 
 
 def make_utterances(
@@ -483,6 +554,16 @@ def _print_summary(plan: SentencePlan, out: Path | None = None) -> None:
         parts = ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))
         console.print(
             f"{split}: {sum(counts.values())} ({parts or 'none'})", markup=False, highlight=False, soft_wrap=True
+        )
+    made = [g for gs in plan.made_guards.values() for g in gs]
+    if made:
+        how = Counter("grammar" if g.how in {"suru", "na"} else "compounds" for g in made)
+        console.print(
+            f"made {len(made)} homophone guard sentences for {len({g.term for g in made})} terms "
+            f"({', '.join(f'{k} {n}' for k, n in sorted(how.items()))}; sentences.min_homophone_sentences)",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
         )
     for w in plan.warnings:
         console.print(f"warning: {w}", markup=False, highlight=False, soft_wrap=True)

@@ -128,6 +128,16 @@ def test_sound_alikes_are_everyday_words_one_kana_away():
     assert "千個" not in no_corpus.sound_alikes  # a numeral and a counter: in no dictionary as one noun
 
 
+def test_sound_alikes_skip_kana_spellings_of_kanji_words():
+    from termadapt.text.homophones import find_sound_alikes
+
+    (entry,) = find_sound_alikes(find_homophones([TermEntry("蒸留", "ジョウリュウ")]))
+    # naist-jdic lists ジョウキュウ (= 上級) and ショウリュウ as cheap nouns; nobody writes them.
+    assert entry.sound_alikes and not {"ジョウキュウ", "ショウリュウ"} & set(entry.sound_alikes)
+    (hankachi,) = find_sound_alikes(find_homophones([TermEntry("汎化", "ハンカ")]), ["ハンカチで汗を拭いた。"])
+    assert "ハンカチ" in hankachi.sound_alikes  # a katakana word of its own stays
+
+
 def test_homophones_without_corpus_lack_compounds_and_cap_zero():
     (entry,) = find_homophones([TermEntry("誤嚥", "ゴエン")])
     assert "ご縁" not in entry.homophones  # neither Sudachi nor naist-jdic has ご縁 as one word

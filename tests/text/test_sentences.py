@@ -166,7 +166,9 @@ def test_template_splits_and_general_pools_are_disjoint(plan, templates, general
         assert all(any(x.domain == domain for x in v) for v in plan.template_splits.values())
     g = {k: set(v) for k, v in plan.general_pools.items()}
     assert not (g["train"] & g["test"]) and not (g["train"] & g["validation"]) and not (g["validation"] & g["test"])
-    assert (len(g["train"]), len(g["validation"]), len(g["test"])) == (120, 20, 60)  # caps
+    made = {k: {x.text for x in v} for k, v in plan.made_guards.items()}
+    assert made and all(made[k] <= g[k] for k in made)  # made guard sentences come on top of the caps
+    assert tuple(len(g[k] - made.get(k, set())) for k in ("train", "validation", "test")) == (120, 20, 60)  # caps
     by_split = {}
     for u in plan.utterances:
         if u.kind in ("general", "homophone"):
@@ -306,7 +308,7 @@ def test_missing_homophone_guard_is_warned(templates, general):
 
 def test_general_sentence_with_a_term_leaves_the_pools(templates):
     general = [f"今日は{i}回目の会議です。" for i in range(30)] + ["昨日は動悸がひどかった。"]
-    plan = plan_utterances(TERMS, templates, general, CFG, seed=0)
+    plan = plan_utterances(TERMS, templates, general, dataclasses.replace(CFG, min_homophone_sentences=0), seed=0)
     assert not [u for u in plan.utterances if u.kind in ("general", "homophone") and "動悸" in u.text]
     assert any("contains the term '動悸'" in w and "昨日は動悸がひどかった。" in w for w in plan.warnings)
     assert sum(len(v) for v in plan.general_pools.values()) == 30

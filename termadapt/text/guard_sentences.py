@@ -1,0 +1,267 @@
+"""Guard sentences made for homophones the general sentences rarely use.
+
+A term's homophone guard trains on, and its swap test scores, sentences that say one of the
+term's homophones or sound-alikes in its everyday sense, with words that decide the
+spelling. The shipped general sentences hold such sentences only for common words; for a
+new glossary most homophones have none. Where a split holds fewer than the minimum
+(``sentences.min_homophone_sentences``), the sentences stage asks this module for more,
+made only where something other than the sound rules the term out:
+
+- **grammar**: a サ変 noun said with する (方針を転換しました) when the term takes no する
+  (定款); a な-adjective said with な (繁華な場所) when the term is none (汎化);
+- **compounds** of the system dictionaries that hold the word with its reading (上流社会,
+  繁華街, 不参加, 最悪), in a neutral frame: the rest of the compound decides.
+
+A word no grammar or compound separates from the term (両親 / 量子化) gets none: a neutral
+sentence would let either spelling stand, and the stage's warning asks for the user's own
+(``sentences.extra_general_sentences``). Frames live in ``termadapt/data/guard_frames/``
+(one file per construction; the slot is written ``{term}`` like a template's) and the
+stage splits them into train / validation / test, so a test guard sentence never shares its
+frame with a trained one. Every sentence made is checked with OpenJTalk: its reading must
+contain the word's reading (the TTS says what the guard is about).
+
+Reads: the system dictionaries (:func:`~termadapt.text.homophones.reading_index`, Sudachi)
+and the frame files. Writes: nothing.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..config import SHIPPED_DIR
+from ..records import TermEntry, sha256_text
+from .homophones import COMMON_WORD_COST, reading_index
+from .readings import to_katakana
+from .templates import SLOT, Template, load_template_set
+
+__all__ = ["FRAMES_DIR", "GuardSentence", "load_guard_frames", "make_guard_sentences", "word_classes"]
+
+# One file per construction: noun (a compound in a neutral frame), suru (a サ変 noun with
+# する), na (a な-adjective with な).
+FRAMES_DIR = SHIPPED_DIR / "guard_frames"
+# Compounds used per word: a few distinct ones spread the guard over different contexts
+# without filling it with rare dictionary entries.
+MAX_COMPOUNDS = 4
+# Sudachi POS (third field) of nouns that take する / な.
+_SURU = {"サ変可能", "サ変形状詞可能"}
+_NA = {"形状詞可能", "サ変形状詞可能"}
+_KANJI = re.compile(r"[\u3400-\u9fff\uf900-\ufaff々]")
+
+
+@dataclass(frozen=True)
+class GuardSentence:
+    """One made guard sentence.
+
+    Attributes:
+        text: The sentence (label text and TTS text alike).
+        term: The term it guards (the target whose homophone it says).
+        word: The homophone or sound-alike it says.
+        how: ``suru``, ``na`` (grammar) or ``noun`` (a compound, named in ``text``).
+        frame: The frame's ``file:line``.
+    """
+
+    text: str
+    term: str
+    word: str
+    how: str
+    frame: str
+
+
+def load_guard_frames(directory: Path = FRAMES_DIR) -> dict[str, list[Template]]:
+    """Construction (file stem: noun, suru, na) → its frames, read like templates."""
+    return {p.stem: load_template_set([p]) for p in sorted(directory.glob("*.txt"))}
+
+
+@functools.lru_cache(maxsize=1)
+def _tokenizer():
+    from sudachipy import Dictionary, SplitMode
+
+    return Dictionary().tokenizer(mode=SplitMode.C)
+
+
+@functools.lru_cache(maxsize=4096)
+def word_classes(word: str) -> frozenset[str]:
+    """Grammar a word takes, from Sudachi's POS of its last morpheme (the head): ``suru``, ``na``."""
+    morphemes = list(_tokenizer().tokenize(word))
+    if not morphemes:
+        return frozenset()
+    pos = morphemes[-1].part_of_speech()
+    out = set()
+    if pos[0] in {"名詞", "接尾辞"} and pos[2] in _SURU:
+        out.add("suru")
+    if pos[0] == "形状詞" or (pos[0] in {"名詞", "接尾辞"} and pos[2] in _NA):
+        out.add("na")
+    return frozenset(out)
+
+
+class _Words:
+    """Dictionary nouns by surface, and compounds by prefix or suffix (bisect over sorted lists)."""
+
+    def __init__(self) -> None:
+        readings: dict[str, dict[str, int]] = {}  # surface → reading → cost (悪: アク, ワル, オ…)
+        for reading, words in reading_index().items():
+            for surface, cost in words:
+                readings.setdefault(surface, {})[reading] = cost
+        self.readings = readings
+        self.best = {s: min(((c, r) for r, c in rs.items()))[::-1] for s, rs in readings.items()}
+        self.forward = sorted(readings)
+        self.backward = sorted(s[::-1] for s in readings)
+
+    def reading(self, word: str, near: str) -> str:
+        """The reading of ``word`` closest to ``near`` (the term's): 悪 as アク for 灰汁."""
+        from rapidfuzz.distance import Levenshtein
+
+        options = self.readings.get(word) or {to_katakana(word): 0}
+        return min(options, key=lambda r: (Levenshtein.distance(r, near), options[r]))
+
+    def is_common(self, word: str) -> bool:
+        return word in self.best and self.best[word][1] <= COMMON_WORD_COST
+
+    def _with_prefix(self, keys: list[str], prefix: str) -> Iterable[str]:
+        i = bisect.bisect_left(keys, prefix)
+        while i < len(keys) and keys[i].startswith(prefix):
+            yield keys[i]
+            i += 1
+
+    def compounds(self, word: str, reading: str, excluded: Sequence[str], common_only: bool = False) -> list[str]:
+        """Nouns that begin or end with ``word`` said as ``reading`` (悪質 アクシツ, not 悪口
+        ワルクチ), holding no excluded string; commonest first (OpenJTalk cost, then the
+        cost of the rest of the compound, then length). ``common_only``: only compounds
+        cheaper than :data:`COMMON_WORD_COST`."""
+        found: list[tuple[int, int, int, str]] = []
+        starts = list(self._with_prefix(self.forward, word))
+        ends = [s[::-1] for s in self._with_prefix(self.backward, word[::-1])]
+        for surface, at_start in [(s, True) for s in starts] + [(s, False) for s in ends]:
+            if surface == word or any(x in surface for x in excluded):
+                continue
+            fits = [
+                c
+                for r, c in self.readings[surface].items()
+                if r != reading and (r.startswith(reading) if at_start else r.endswith(reading))
+            ]
+            if not fits:
+                continue
+            cost = min(fits)
+            if common_only and cost > COMMON_WORD_COST:
+                continue
+            rest = surface[len(word) :] if at_start else surface[: -len(word)]
+            if rest not in self.best and not (len(rest) == 1 and _KANJI.match(rest)):
+                continue  # a compound is the word and another word or a one-kanji affix (街, 不), not ハンカチ+ーフ
+            rest_cost = self.best[rest][1] if rest in self.best else COMMON_WORD_COST
+            found.append((cost, rest_cost, len(surface), surface))
+        return [s for *_, s in sorted(set(found))]
+
+
+@functools.lru_cache(maxsize=1)
+def _words() -> _Words:
+    return _Words()
+
+
+def _order(seed: int, *parts: str) -> str:
+    return sha256_text(str(seed), "guard", *parts)
+
+
+def _says(sentence: str, reading: str) -> bool:
+    """Whether OpenJTalk reads ``sentence`` with ``reading`` in it."""
+    return reading in to_katakana(sentence)
+
+
+def make_guard_sentences(
+    terms: Sequence[TermEntry],
+    shortfall: Mapping[str, Mapping[str, int]],
+    frames: Mapping[str, Mapping[str, Sequence[Template]]],
+    corpus: Iterable[str],
+    seed: int,
+    excluded: Sequence[str] = (),
+) -> dict[str, list[GuardSentence]]:
+    """Guard sentences for the terms that lack them.
+
+    Args:
+        terms: Entries with ``homophones`` and ``sound_alikes`` filled.
+        shortfall: Split → term target → how many sentences it still needs.
+        frames: Split → construction → frames of that split (the stage splits them).
+        corpus: The general sentences: a word they use counts as an everyday word even when
+            the dictionaries rank it rare.
+        seed: The recipe seed (which frames and compounds come first).
+        excluded: Strings no sentence may contain (every term's target).
+
+    Returns:
+        Split → the sentences made for it, at most the shortfall per term, spread over the
+        term's words and constructions in turn.
+    """
+    words = _words()
+    corpus_text = "\n".join(corpus)
+    out: dict[str, list[GuardSentence]] = {split: [] for split in shortfall}
+    for term in terms:
+        needed = {split: shortfall[split].get(term.target, 0) for split in shortfall}
+        if not any(n > 0 for n in needed.values()):
+            continue
+        term_classes = word_classes(term.target)
+        reading = to_katakana(term.reading or term.target)
+        said_as: dict[str, str] = {}  # word → its reading nearest the term's
+        per_word: list[list[tuple[str, str, str]]] = []  # per word: (word, construction, filler)
+        for word in dict.fromkeys((*term.homophones, *term.sound_alikes)):
+            if not word:
+                continue
+            # A rare dictionary reading (反歌, 頒価) is no everyday sense to guard; a word rare on
+            # its own (悪) is guarded through its common compounds (最悪, 悪質).
+            everyday = words.is_common(word) or word in corpus_text
+            said = words.reading(word, reading)
+            mine = [(word, how, word) for how in sorted(word_classes(word) - term_classes)] if everyday else []
+            compounds = words.compounds(word, said, [*excluded, term.target], common_only=not everyday)
+            mine += [(word, "noun", c) for c in compounds[:MAX_COMPOUNDS]]
+            if mine:
+                per_word.append(mine)
+                said_as[word] = said
+        # The words in turn (each word's grammar before its compounds), so a short shortfall
+        # still reaches several words.
+        fillers = [
+            f
+            for i in range(max(map(len, per_word), default=0))
+            for mine in per_word
+            if i < len(mine)
+            for f in [mine[i]]
+        ]
+        for split, n in needed.items():
+            if n <= 0 or not fillers:
+                continue
+            made = _fill(term, fillers, frames.get(split, {}), n, seed, said_as)
+            out[split].extend(made)
+    return out
+
+
+def _fill(
+    term: TermEntry,
+    fillers: Sequence[tuple[str, str, str]],
+    frames: Mapping[str, Sequence[Template]],
+    n: int,
+    seed: int,
+    said_as: Mapping[str, str],
+) -> list[GuardSentence]:
+    """Up to ``n`` sentences, one per (filler, frame) pair, taking the fillers in turn.
+
+    Fillers come in the caller's order (homophones before sound-alikes, grammar before
+    compounds); each filler's frames in a seeded order, so every frame gets used.
+    """
+    queues = []
+    for word, how, filler in fillers:
+        pool = sorted(frames.get(how, ()), key=lambda f, w=filler: _order(seed, term.target, w, f.text))
+        queues.append([(word, how, filler, f) for f in pool])
+    made: list[GuardSentence] = []
+    seen: set[str] = set()
+    while len(made) < n and any(queues):
+        for queue in queues:
+            while queue and len(made) < n:
+                word, how, filler, frame = queue.pop(0)
+                text = frame.text.replace(SLOT, filler)
+                if text in seen or not _says(text, said_as[word]):
+                    continue
+                seen.add(text)
+                made.append(GuardSentence(text, term.target, word, how, frame.source))
+                break
+    return made

@@ -1,0 +1,131 @@
+"""Tests of termadapt.text.guard_sentences and of the sentences stage making guard sentences."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from termadapt.config import SHIPPED_DIR, SentencesConfig
+from termadapt.records import TermEntry
+from termadapt.text.guard_sentences import load_guard_frames, make_guard_sentences, word_classes
+from termadapt.text.readings import to_katakana
+from termadapt.text.sentences import guard_minimums, plan_utterances
+from termadapt.text.templates import load_general_sentences, load_template_set
+
+# 定款 takes no する; its sound-alikes 転換 and 提案 do, so する rules the term out.
+TEIKAN = TermEntry("定款", "テイカン", homophones=("諦観",), sound_alikes=("転換", "提案"), source="t.csv:2")
+# 悪 is rare alone but common in compounds (最悪, 悪質): they guard 灰汁.
+AKU = TermEntry("灰汁", "アク", homophones=("悪",), source="t.csv:3")
+# 両親 is one kana from 量子化, but no grammar or compound separates them.
+RYOSHIKA = TermEntry("量子化", "リョウシカ", sound_alikes=("両親",), source="t.csv:4")
+PLAIN = TermEntry("ailia SDK", "アイリアエスディーケー", source="t.csv:5")
+TERMS = [TEIKAN, AKU, RYOSHIKA, PLAIN]
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return load_guard_frames()
+
+
+@pytest.fixture(scope="module")
+def plan():
+    templates = load_template_set([SHIPPED_DIR / "templates" / f"{d}.txt" for d in ("general", "tech")])
+    general = load_general_sentences(SHIPPED_DIR / "general-ja.txt")
+    cfg = SentencesConfig(max_general_replay=120, max_general_validation=40, max_general_test=60)
+    return plan_utterances(TERMS, templates, general, cfg, seed=0), cfg
+
+
+def test_shipped_frames_have_one_slot_each(frames):
+    assert set(frames) == {"noun", "suru", "na"}
+    for how, fs in frames.items():
+        assert len(fs) >= 10, how
+        assert all(f.text.count("{term}") == 1 for f in fs)
+
+
+@pytest.mark.parametrize(
+    ("word", "classes"),
+    [("転換", {"suru"}), ("提案", {"suru"}), ("繁華", {"na"}), ("定款", set()), ("上流", set()), ("灰汁", set())],
+)
+def test_word_classes_from_sudachi(word, classes):
+    assert word_classes(word) == classes
+
+
+def test_grammar_rules_the_term_out(frames):
+    made = make_guard_sentences([TEIKAN], {"test": {"定款": 6}}, {"test": frames}, [], seed=0, excluded=["定款"])
+    sentences = made["test"]
+    assert len(sentences) == 6
+    assert {g.word for g in sentences} >= {"転換", "提案"}  # the words in turn, not one word six times
+    for g in sentences:
+        assert "定款" not in g.text
+        if g.how == "suru":
+            assert f"{g.word}し" in g.text or f"{g.word}す" in g.text or f"{g.word}で" in g.text
+        assert to_katakana(g.word) in to_katakana(g.text)
+
+
+def test_compounds_keep_the_reading(frames):
+    made = make_guard_sentences([AKU], {"test": {"灰汁": 8}}, {"test": frames}, [], seed=0, excluded=["灰汁"])
+    texts = [g.text for g in made["test"]]
+    assert texts and all(g.how == "noun" for g in made["test"])
+    # Each compound is said with アク (悪質 アクシツ), never with ワル (悪口 ワルクチ).
+    assert all("アク" in to_katakana(t) for t in texts)
+    assert not any("悪口" in t for t in texts)
+    assert len(texts) == len(set(texts))
+
+
+def test_no_sentence_where_nothing_decides(frames):
+    made = make_guard_sentences([RYOSHIKA], {"test": {"量子化": 4}}, {"test": frames}, [], seed=0)
+    assert made == {"test": []}
+
+
+def test_shortfall_bounds_what_is_made(frames):
+    made = make_guard_sentences([TEIKAN], {"test": {"定款": 0}, "train": {"定款": 3}}, {"train": frames}, [], seed=0)
+    assert made["test"] == [] and len(made["train"]) == 3
+
+
+def test_stage_makes_guards_up_to_the_minimum(plan):
+    plan, cfg = plan
+    minimums = guard_minimums(cfg)
+    for term in ("定款", "灰汁"):
+        for split, least in minimums.items():
+            n = sum(u.kind == "homophone" and u.homophone_of == term and u.split == split for u in plan.utterances)
+            assert n >= least, (term, split, n)
+    # Every homophone sentence is marked as deciding and never contains its term.
+    hom = [u for u in plan.utterances if u.kind == "homophone"]
+    assert all(u.decides is True and u.homophone_of not in u.text for u in hom)
+
+
+def test_made_test_guards_share_no_frame_with_training(plan):
+    plan, _ = plan
+    frames = [f.text for fs in load_guard_frames().values() for f in fs]
+
+    def frames_of(split):
+        out = set()
+        for u in plan.utterances:
+            if u.kind == "homophone" and u.split == split:
+                for f in frames:
+                    head, tail = f.split("{term}")
+                    if u.text.startswith(head) and u.text.endswith(tail) and len(u.text) > len(head) + len(tail):
+                        out.add(f)
+        return out
+
+    train, test = frames_of("train"), frames_of("test")
+    assert train and test
+    assert not train & test
+
+
+def test_stage_warns_where_no_guard_can_be_made(plan):
+    plan, _ = plan
+    (warning,) = [w for w in plan.warnings if "fewer than" in w]
+    assert "量子化" in warning and "extra_general_sentences" in warning
+    assert "定款" not in warning and "灰汁" not in warning
+
+
+def test_minimum_zero_makes_none():
+    templates = load_template_set([SHIPPED_DIR / "templates" / "general.txt"])
+    general = load_general_sentences(SHIPPED_DIR / "general-ja.txt")
+    cfg = SentencesConfig(max_general_test=60, min_homophone_sentences=0)
+    plan = plan_utterances([AKU], templates, general, cfg, seed=0)
+    assert not [u for u in plan.utterances if u.kind == "homophone" and u.homophone_of == "灰汁"]
+    made = plan_utterances([AKU], templates, general, dataclasses.replace(cfg, min_homophone_sentences=4), seed=0)
+    assert [u for u in made.utterances if u.kind == "homophone" and u.homophone_of == "灰汁"]
