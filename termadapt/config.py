@@ -320,6 +320,12 @@ class MergeConfig:
     enabled: bool = doc("Run the merge stage.", True)
     alpha: Union[str, float] = doc('Merge weight α in [0, 1], or "auto" to pick it on validation data.', "auto")
     alpha_grid: list[float] = doc("α values tried by auto.", factory=lambda: [0.3, 0.5, 0.7, 0.85, 1.0])
+    task_vector_keep: float = doc(
+        "Share of each tensor's change (adapted − base) kept before merging, largest changes first "
+        "(TIES-style trimming; 1 = all).",
+        1.0,
+        valid="(0, 1]",
+    )
 
 
 @dataclass

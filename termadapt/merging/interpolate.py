@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import TermadaptError
 
-__all__ = ["interpolate", "differing_keys", "clone_tied", "merge_weights", "is_encoder_key"]
+__all__ = ["interpolate", "differing_keys", "clone_tied", "merge_weights", "is_encoder_key", "trim_task_vector"]
 
 
 def is_encoder_key(name: str) -> bool:
@@ -90,6 +90,45 @@ def interpolate(base_state: Mapping[str, Any], adapted_state: Mapping[str, Any],
         else:
             mixed = (1.0 - alpha) * b.detach().to(device=a.device, dtype=torch.float32) + alpha * a.detach().float()
             out[name] = mixed.to(a.dtype)
+    return out
+
+
+def trim_task_vector(base_sub: Mapping[str, Any], adapted_sub: Mapping[str, Any], keep: float) -> dict[str, Any]:
+    """The adapted tensors with only the largest ``keep`` share of each one's change kept.
+
+    The task vector τ = θ_adapted − θ_base is trimmed per tensor to its entries of largest
+    magnitude (TIES-merging's "trim" step, Yadav et al. 2023): small changes are mostly
+    fine-tuning noise, and dropping them may keep the terms while moving the decoder less.
+    Returns θ_base + trimmed τ, so the α sweep and the merge work on it unchanged. Tied
+    tensors stay tied; ``keep`` = 1 returns ``adapted_sub`` itself.
+
+    Raises:
+        TermadaptError: ``keep`` is outside (0, 1].
+    """
+    import torch
+
+    keep = float(keep)
+    if not 0.0 < keep <= 1.0:
+        raise TermadaptError(f"merge.task_vector_keep must be in (0, 1], got {keep} — e.g. 0.2 keeps a fifth")
+    if keep == 1.0:
+        return dict(adapted_sub)
+    out: dict[str, Any] = {}
+    seen: dict[Any, str] = {}
+    for name, a in adapted_sub.items():
+        key = _storage_key(a)
+        if key is not None and key in seen:
+            out[name] = out[seen[key]]
+            continue
+        if key is not None:
+            seen[key] = name
+        if not a.is_floating_point():
+            out[name] = a
+            continue
+        b = base_sub[name].to(device=a.device, dtype=torch.float32)
+        delta = a.detach().float() - b
+        k = max(1, round(keep * delta.numel()))
+        threshold = delta.abs().flatten().kthvalue(delta.numel() - k + 1).values
+        out[name] = (b + torch.where(delta.abs() >= threshold, delta, torch.zeros_like(delta))).to(a.dtype)
     return out
 
 

@@ -36,7 +36,7 @@ from ..training.encoder_cache import EncoderCache, precompute_applies
 from ..training.trainer import adapted_run_key
 from ..training.validation import Validator
 from .alpha import curve_points, select_alpha, sweep
-from .interpolate import clone_tied, differing_keys, interpolate, is_encoder_key
+from .interpolate import clone_tied, differing_keys, interpolate, is_encoder_key, trim_task_vector
 
 __all__ = ["merge"]
 
@@ -159,7 +159,7 @@ def merge(
     base_state, adapted_state = base.state_dict(), adapted.state_dict()
     changed = differing_keys(base_state, adapted_state)
     base_sub = clone_tied(base_state, changed)
-    adapted_sub = clone_tied(adapted_state, changed)
+    adapted_sub = trim_task_vector(base_sub, clone_tied(adapted_state, changed), recipe.merge.task_vector_keep)
     del base, base_state
     shared = not any(is_encoder_key(k) for k in changed)
     info: dict[str, Any] = {
@@ -168,6 +168,7 @@ def merge(
         "adapted": str(adapted_dir),
         "mode": "fixed",
         "changed_tensors": len(changed),
+        "task_vector_keep": float(recipe.merge.task_vector_keep),
         "encoder_shared": shared,
     }
 

@@ -110,6 +110,14 @@ def summary(report: Report) -> list[str]:
             f"with an invented term, {m.homophone_swaps} of {m.homophone_clips} homophone sentences written "
             "with the term."
         )
+    least = int(report.settings.get("min_homophone_sentences") or 0)
+    thin = [f"{t.term} ({t.homophone_clips})" for t in report.terms if t.homophones and t.homophone_clips < least]
+    if general and thin:
+        lines.append(
+            f"Swaps are tested on fewer than {least} homophone sentences for {', '.join(thin)}: "
+            "no grammar or dictionary compound rules these terms out, so none could be made — add sentences "
+            "that say their homophones in the everyday sense (sentences.extra_general_sentences)."
+        )
     prompt = next((c for c in report.conditions if c.name == "prompt" and c.fingerprint), None)
     if prompt is not None:
         lines.append(

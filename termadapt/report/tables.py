@@ -48,7 +48,7 @@ def conditions(report: Report, prompt_text: bool = False) -> Table:
 
 
 def terms(report: Report) -> Table:
-    """Per-term hits per condition on the test_terms set."""
+    """Per-term hits per condition on the test_terms set, and swaps in its homophone sentences."""
     names = evaluated(report)
     rows = [
         [
@@ -57,10 +57,11 @@ def terms(report: Report) -> Table:
             str(t.total),
             *[f"{t.hits.get(c, 0)}/{t.total}" for c in names],
             str(t.neutral_total),
+            " · ".join(f"{c} {t.swaps.get(c, 0)}/{t.homophone_clips}" for c in names) if t.homophone_clips else "—",
         ]
         for t in report.terms
     ]
-    return ["term", "homophones", "clips", *names, "neutral clips"], rows
+    return ["term", "homophones", "clips", *names, "neutral clips", "swaps in its homophone sentences"], rows
 
 
 # Wrong spellings listed per term and condition (the rest are counted in "others").

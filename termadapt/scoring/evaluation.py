@@ -215,6 +215,10 @@ def score(
                     ]
                     cm.invented_terms += any(kind == INVENTED for _, kind in found)
                     cm.homophone_swaps += any(kind == SWAP for _, kind in found)
+                    for term in guards[c.clip_id]:  # per term: how many sentences tested it, how many it swapped
+                        row = term_rows.setdefault(term, TermRow(term=term, homophones=homophones.get(term, [])))
+                        row.homophone_clips += cond == conditions[0]
+                        row.swaps[cond] = row.swaps.get(cond, 0) + any(t == term and k == SWAP for t, k in found)
                 cm.homophone_clips = sum(bool(guards[c.clip_id]) for c in clips)
             if has_base and cond != BASE:
                 _compare_with_base(cm, set_name, role, clips, hyps, cond, errs, ref_len, suspect, ngrams, out)

@@ -116,7 +116,7 @@ class SetMetrics:
 
 @dataclass
 class TermRow:
-    """Recall of one term per condition on the test_terms set."""
+    """Recall of one term per condition on the test_terms set, and its swaps in the general sets."""
 
     term: str
     homophones: list[str] = field(default_factory=list)
@@ -124,6 +124,8 @@ class TermRow:
     neutral_total: int = 0
     hits: dict[str, int] = field(default_factory=dict)
     neutral_hits: dict[str, int] = field(default_factory=dict)
+    homophone_clips: int = 0  # general/imported clips that say one of its homophones or sound-alikes
+    swaps: dict[str, int] = field(default_factory=dict)  # condition → those clips written with the term
 
     def recall(self, condition: str) -> Optional[float]:
         """Share of this term's clips whose hypothesis contains it."""

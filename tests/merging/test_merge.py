@@ -16,7 +16,7 @@ from termadapt.config import recipe_from_dict
 from termadapt.errors import TermadaptError
 from termadapt.merging import merge
 from termadapt.merging.alpha import CurvePoint, select_alpha
-from termadapt.merging.interpolate import interpolate
+from termadapt.merging.interpolate import interpolate, trim_task_vector
 from termadapt.scoring.budget import Budget
 from termadapt.scoring.validation import score_validation
 
@@ -78,6 +78,37 @@ def test_interpolate_rejects_missing_keys_and_bad_alpha():
         interpolate(base, adapted, 0.5)
     with pytest.raises(TermadaptError, match=r"\[0, 1\]"):
         interpolate(*_states(), 1.5)
+
+
+def test_trim_task_vector_keeps_the_largest_changes():
+    base, adapted = _states()
+    trimmed = trim_task_vector(base, adapted, 0.25)
+    delta = adapted["embed.weight"] - base["embed.weight"]
+    kept = trimmed["embed.weight"] != base["embed.weight"]
+    assert int(kept.sum()) == 6  # a quarter of 24 entries
+    assert delta.abs()[kept].min() >= delta.abs()[~kept].max()  # the largest ones
+    assert torch.allclose(trimmed["embed.weight"][kept], adapted["embed.weight"][kept])
+    assert trimmed["embed.weight"] is trimmed["proj.weight"]  # tied stays tied
+    assert torch.equal(trimmed["steps"], adapted["steps"])
+    assert trim_task_vector(base, adapted, 1.0)["embed.weight"] is adapted["embed.weight"]
+    with pytest.raises(TermadaptError, match="task_vector_keep"):
+        trim_task_vector(base, adapted, 0.0)
+
+
+def test_merge_trims_the_task_vector(tiny_model, tiny_model_dir, adapted_run, tmp_path):
+    from termadapt.models import resolve_model
+
+    run, adapted = adapted_run
+    base_model, _ = tiny_model
+    recipe = _recipe(tiny_model_dir)
+    recipe.merge.task_vector_keep = 0.1
+    out = merge(recipe, run, alpha=1.0, out_dir=tmp_path / "trimmed")
+    assert json.loads((out / "merge.json").read_text())["task_vector_keep"] == 0.1
+    merged, _ = resolve_model(str(out))
+    key = "model.decoder.layers.0.fc1.weight"
+    b, a, m = base_model.state_dict()[key], adapted.state_dict()[key], merged.state_dict()[key]
+    changed = (m != b).float().mean().item()
+    assert 0.05 < changed <= 0.11 and (a != b).float().mean().item() > 0.5
 
 
 # ----------------------------------------------------------------------------- selection

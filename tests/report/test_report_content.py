@@ -252,3 +252,18 @@ def test_the_summary_says_how_the_delivered_model_was_chosen(tmp_path) -> None:
     line = next(ln for ln in summary(load_report(save_report(rep, tmp_path / "r.json"))) if "chosen?" in ln)
     assert "step 40" in line and "α = 0.85" in line
     assert _decisions(tmp_path / "missing") == []
+
+
+def test_terms_table_and_summary_show_swaps_per_homophone_term() -> None:
+    from termadapt.report.tables import terms as terms_table
+
+    rep = sample_report()
+    header, rows = terms_table(rep)
+    row = next(r for r in rows if r[0] == "動悸")
+    assert header[-1] == "swaps in its homophone sentences"
+    assert row[-1] == "base 0/1 · adapted 1/1"  # the sample's one 動機 sentence, swapped by adapted
+    rep.settings["min_homophone_sentences"] = 4
+    (line,) = [ln for ln in summary(rep) if "Swaps are tested on fewer than 4" in ln]
+    assert "動悸 (1)" in line and "extra_general_sentences" in line
+    rep.settings["min_homophone_sentences"] = 1
+    assert not [ln for ln in summary(rep) if "Swaps are tested on fewer than" in ln]

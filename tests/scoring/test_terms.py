@@ -55,6 +55,9 @@ def test_evaluation_counts_homophone_sentences_of_general_and_imported_sets():
     assert (by_name["general"].invented_terms, by_name["import_calls"].homophone_clips) == (0, 1)
     assert by_name["import_calls"].homophone_swaps == 1
     assert sorted(o.kind for o in scores.over_triggers) == [SWAP, SWAP]
+    # Per term: every set's homophone sentences of 動悸, and the swaps per condition.
+    (row,) = scores.terms
+    assert (row.term, row.homophone_clips, row.swaps) == ("動悸", 3, {"base": 0, "adapted": 2})
 
 
 def test_validation_counts_the_same_swaps():
