@@ -173,8 +173,9 @@ def select_alpha(
             if won:
                 traded.append((p, *won))
         if traded:
-            p, gain, cost, flags = max(traded, key=lambda t: (t[0].term_recall, t[0].alpha))
-            extra = p.general_cer - best.general_cer
+            p, gain, cost, flags, from_base = max(traded, key=lambda t: (t[0].term_recall, t[0].alpha))
+            extra = p.general_cer - (scores[0.0].general_cer if from_base else best.general_cer)
+            over = " over the base model" if from_base else ""
             more = (p.invented + p.swaps) - (best.invented + best.swaps)
             also = (
                 f" and {more} more over-triggering clip{'s' if more != 1 else ''} [{flags[0]:+.1%}, {flags[1]:+.1%}]"
@@ -183,7 +184,7 @@ def select_alpha(
             )
             reason = (
                 f"more term recall than α {best.alpha:g} ({reason}) by {p.term_recall - best.term_recall:+.1%} "
-                f"[{gain[0]:+.1%}, {gain[1]:+.1%}], at {extra:+.2f} pt general CER [{cost[0]:+.2f}, {cost[1]:+.2f}]"
+                f"[{gain[0]:+.1%}, {gain[1]:+.1%}], at {extra:+.2f} pt general CER{over} [{cost[0]:+.2f}, {cost[1]:+.2f}]"
                 f"{also} that these clips cannot resolve: recall is given up only for forgetting the evidence "
                 f"shows ({_summary(p)})"
             )

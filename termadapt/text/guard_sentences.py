@@ -128,7 +128,7 @@ class _Words:
             yield keys[i]
             i += 1
 
-    def compounds(self, word: str, reading: str, excluded: Sequence[str], common_only: bool = False) -> list[str]:
+    def compounds(self, word: str, reading: str, excluded: frozenset[str], common_only: bool = False) -> list[str]:
         """Nouns that begin or end with ``word`` said as ``reading`` (悪質 アクシツ, not 悪口
         ワルクチ), holding no excluded string; commonest first (OpenJTalk cost, then the
         cost of the rest of the compound, then length). ``common_only``: only compounds
@@ -137,7 +137,7 @@ class _Words:
         starts = list(self._with_prefix(self.forward, word))
         ends = [s[::-1] for s in self._with_prefix(self.backward, word[::-1])]
         for surface, at_start in [(s, True) for s in starts] + [(s, False) for s in ends]:
-            if surface == word or any(x in surface for x in excluded):
+            if surface == word or _holds_any(surface, excluded):
                 continue
             fits = [
                 c
@@ -155,6 +155,12 @@ class _Words:
             rest_cost = self.best[rest][1] if rest in self.best else COMMON_WORD_COST
             found.append((cost, rest_cost, len(surface), surface))
         return [s for *_, s in sorted(set(found))]
+
+
+def _holds_any(text: str, strings: frozenset[str]) -> bool:
+    """Whether any of ``strings`` occurs in ``text`` (every substring looked up: a compound is
+    short, a dictionary may hold 10,000 terms)."""
+    return any(text[i:j] in strings for i in range(len(text)) for j in range(i + 1, len(text) + 1))
 
 
 @functools.lru_cache(maxsize=1)
@@ -196,6 +202,7 @@ def make_guard_sentences(
     """
     words = _words()
     corpus_text = "\n".join(corpus)
+    banned = frozenset(excluded)
     out: dict[str, list[GuardSentence]] = {split: [] for split in shortfall}
     for term in terms:
         needed = {split: shortfall[split].get(term.target, 0) for split in shortfall}
@@ -213,7 +220,7 @@ def make_guard_sentences(
             everyday = words.is_common(word) or word in corpus_text
             said = words.reading(word, reading)
             mine = [(word, how, word) for how in sorted(word_classes(word) - term_classes)] if everyday else []
-            compounds = words.compounds(word, said, [*excluded, term.target], common_only=not everyday)
+            compounds = words.compounds(word, said, banned | {term.target}, common_only=not everyday)
             mine += [(word, "noun", c) for c in compounds[:MAX_COMPOUNDS]]
             if mine:
                 per_word.append(mine)

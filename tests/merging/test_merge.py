@@ -245,6 +245,27 @@ def test_select_alpha_gives_up_resolved_recall_only_for_resolved_forgetting():
     assert select_alpha(curve_points(scores), BUDGET, scores)[0] == 0.5
 
 
+def test_extra_cer_counts_from_the_base_when_the_pick_is_below_it():
+    """The untuned glossary's curve: the pick α 0.3 is well below the base model (it only has
+    its swap-free record), α 1 learned the terms at the base's own CER. Against the pick, α 1
+    is resolvably worse on every clip; against the base it has forgotten nothing — it wins,
+    and the reason says its CER is measured from the base."""
+    from termadapt.merging.alpha import curve_points
+
+    base = [2, 1, 2, 1, 2, 1, 3, 3, 1, 2] * 4
+    better = [e - 1 for e in base]  # α 0.3: one character fewer on every clip (−5 pt)
+    hits = {0.0: [0] * 20, 0.3: [1] * 3 + [0] * 17, 0.5: [1] * 10 + [0] * 10, 1.0: [1] * 20}
+    # α 0.5 and 1 each wrote one homophone sentence with the term: over the swap limit of 0.
+    scores = _scores({0.0: base, 0.3: better, 0.5: base, 1.0: base}, hits, {0.5: 1, 1.0: 1})
+    alpha, reason = select_alpha(curve_points(scores), BUDGET, scores)
+    assert alpha == 1.0 and "more term recall than α 0.3" in reason
+    assert "+0.00 pt general CER over the base model" in reason
+    # A candidate that forgets what the base knew (every clip worse than the base) still loses.
+    worse = [e + 1 for e in base]
+    scores = _scores({0.0: base, 0.3: better, 0.5: base, 1.0: worse}, hits, {0.5: 1, 1.0: 1})
+    assert select_alpha(curve_points(scores), BUDGET, scores)[0] == 0.5
+
+
 def test_budget_may_keep_and_trades():
     from termadapt.scoring.budget import Outcome, SetOutcome
 
