@@ -456,7 +456,10 @@ def evaluate(
             "batch_size": cfg.batch_size,
             "max_new_tokens": cfg.max_new_tokens,
             "seed": recipe.seed,
-            "min_homophone_sentences": recipe.sentences.min_homophone_sentences,
+            # the guard minimum the sentences stage made sentences up to (0: it made none)
+            "min_homophone_sentences": recipe.sentences.min_homophone_sentences
+            if recipe.sentences.include_homophones
+            else 0,
             "backend": cfg.backend,
             "ct2_compute_type": cfg.ct2_compute_type,
             # what evaluate.precision resolved to here (transformers: a bf16/fp16 copy of the weights when not fp32)

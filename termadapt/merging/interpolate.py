@@ -99,8 +99,10 @@ def trim_task_vector(base_sub: Mapping[str, Any], adapted_sub: Mapping[str, Any]
     The task vector τ = θ_adapted − θ_base is trimmed per tensor to its entries of largest
     magnitude (TIES-merging's "trim" step, Yadav et al. 2023): small changes are mostly
     fine-tuning noise, and dropping them may keep the terms while moving the decoder less.
-    Returns θ_base + trimmed τ, so the α sweep and the merge work on it unchanged. Tied
-    tensors stay tied; ``keep`` = 1 returns ``adapted_sub`` itself.
+    Returns the adapted values where kept and the base values elsewhere (exactly, no sum
+    that could round), so the α sweep and the merge work on it unchanged. Exactly
+    ``round(keep·n)`` entries of each tensor are kept, ties included (bf16 changes repeat).
+    Tied tensors stay tied; ``keep`` = 1 returns a copy of the mapping with the same tensors.
 
     Raises:
         TermadaptError: ``keep`` is outside (0, 1].
@@ -124,11 +126,11 @@ def trim_task_vector(base_sub: Mapping[str, Any], adapted_sub: Mapping[str, Any]
         if not a.is_floating_point():
             out[name] = a
             continue
-        b = base_sub[name].to(device=a.device, dtype=torch.float32)
-        delta = a.detach().float() - b
-        k = max(1, round(keep * delta.numel()))
-        threshold = delta.abs().flatten().kthvalue(delta.numel() - k + 1).values
-        out[name] = (b + torch.where(delta.abs() >= threshold, delta, torch.zeros_like(delta))).to(a.dtype)
+        b = base_sub[name].to(device=a.device, dtype=a.dtype)
+        delta = (a.detach().float() - b.float()).abs().flatten()
+        mask = torch.zeros_like(delta, dtype=torch.bool)
+        mask[delta.topk(max(1, round(keep * delta.numel()))).indices] = True
+        out[name] = torch.where(mask.view(a.shape), a.detach(), b)
     return out
 
 

@@ -111,12 +111,17 @@ def summary(report: Report) -> list[str]:
             "with the term."
         )
     least = int(report.settings.get("min_homophone_sentences") or 0)
-    thin = [f"{t.term} ({t.homophone_clips})" for t in report.terms if t.homophones and t.homophone_clips < least]
+    thin = [
+        f"{t.term} ({t.homophone_sentences})"
+        for t in report.terms
+        if (t.homophones or t.sound_alikes) and t.homophone_sentences < least
+    ]
     if general and thin:
         lines.append(
-            f"Swaps are tested on fewer than {least} homophone sentences for {', '.join(thin)}: "
-            "no grammar or dictionary compound rules these terms out, so none could be made — add sentences "
-            "that say their homophones in the everyday sense (sentences.extra_general_sentences)."
+            f"Swaps are tested on fewer than {least} homophone sentences for {', '.join(thin)}: the guard "
+            "frames, with the grammar and dictionary compounds that rule these terms out, gave no more — add "
+            "sentences that say their homophones or sound-alikes in the everyday sense "
+            "(sentences.extra_general_sentences)."
         )
     prompt = next((c for c in report.conditions if c.name == "prompt" and c.fingerprint), None)
     if prompt is not None:

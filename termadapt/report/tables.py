@@ -48,7 +48,7 @@ def conditions(report: Report, prompt_text: bool = False) -> Table:
 
 
 def terms(report: Report) -> Table:
-    """Per-term hits per condition on the test_terms set, and swaps in its homophone sentences."""
+    """Per-term hits per condition on the test_terms set, and swaps in the clips of its homophone sentences."""
     names = evaluated(report)
     rows = [
         [
@@ -61,7 +61,7 @@ def terms(report: Report) -> Table:
         ]
         for t in report.terms
     ]
-    return ["term", "homophones", "clips", *names, "neutral clips", "swaps in its homophone sentences"], rows
+    return ["term", "homophones", "clips", *names, "neutral clips", "swaps in its homophone clips"], rows
 
 
 # Wrong spellings listed per term and condition (the rest are counted in "others").

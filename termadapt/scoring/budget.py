@@ -324,7 +324,8 @@ class Budget:
 
         Args:
             recall_gain: Paired 95% interval of its term recall minus the pick's.
-            cer_cost: Paired 95% interval of its general CER minus the pick's, in points.
+            cer_cost: Paired 95% interval of its general CER minus the pick's (the base
+                model's when the pick is below the base), in points.
             over_triggering_cost: Paired 95% interval of its share of general clips with an
                 invented term or a swap minus the pick's (None: not compared).
 

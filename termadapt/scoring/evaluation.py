@@ -25,6 +25,7 @@ What is counted (docs/design.md, "Scoring"):
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -134,6 +135,7 @@ def score(
     targets = [t.target for t in terms]
     out = Scores([], [], [], [], [], [])
     term_rows: dict[str, TermRow] = {}
+    said_by: dict[str, set[tuple[str, str]]] = defaultdict(set)  # term → its homophone sentences (set, id)
 
     for set_name, clips in sets.items():
         role = set_role(set_name)
@@ -192,7 +194,7 @@ def score(
             cm.neutral_hits, cm.neutral_total = neutral.hits, neutral.total
             if role == "terms" and set_name != GENERALIZATION_SET:  # the term table is the budget's test
                 for term in dict.fromkeys(t for c in clips for t in c.terms):
-                    row = term_rows.setdefault(term, TermRow(term=term, homophones=homophones.get(term, [])))
+                    row = term_rows.setdefault(term, _term_row(term, homophones, guarded))
                     (ch, ct), (nh, nt) = counted.per_term.get(term, (0, 0)), neutral.per_term.get(term, (0, 0))
                     if cond == conditions[0]:
                         row.total += ct + nt
@@ -215,9 +217,10 @@ def score(
                     ]
                     cm.invented_terms += any(kind == INVENTED for _, kind in found)
                     cm.homophone_swaps += any(kind == SWAP for _, kind in found)
-                    for term in guards[c.clip_id]:  # per term: how many sentences tested it, how many it swapped
-                        row = term_rows.setdefault(term, TermRow(term=term, homophones=homophones.get(term, [])))
+                    for term in guards[c.clip_id]:  # per term: how many clips tested it, how many it swapped
+                        row = term_rows.setdefault(term, _term_row(term, homophones, guarded))
                         row.homophone_clips += cond == conditions[0]
+                        said_by[term].add((set_name, c.utterance_id or c.text))  # a sentence by two voices is one
                         row.swaps[cond] = row.swaps.get(cond, 0) + any(t == term and k == SWAP for t, k in found)
                 cm.homophone_clips = sum(bool(guards[c.clip_id]) for c in clips)
             if has_base and cond != BASE:
@@ -229,8 +232,15 @@ def score(
                 cm.retention = _ratio(cm.retained, cm.base_correct)
             sm.conditions.append(cm)
         out.sets.append(sm)
+    for term, sentences in said_by.items():
+        term_rows[term].homophone_sentences = len(sentences)
     out.terms = sorted(term_rows.values(), key=lambda r: targets.index(r.term) if r.term in targets else len(targets))
     return out
+
+
+def _term_row(term: str, homophones: Mapping[str, list[str]], guarded: Mapping[str, list[str]]) -> TermRow:
+    own = homophones.get(term, [])
+    return TermRow(term=term, homophones=own, sound_alikes=[w for w in guarded.get(term, []) if w not in own])
 
 
 def _compare_with_base(

@@ -124,7 +124,9 @@ class TermRow:
     neutral_total: int = 0
     hits: dict[str, int] = field(default_factory=dict)
     neutral_hits: dict[str, int] = field(default_factory=dict)
+    sound_alikes: list[str] = field(default_factory=list)
     homophone_clips: int = 0  # general/imported clips that say one of its homophones or sound-alikes
+    homophone_sentences: int = 0  # the distinct sentences among them (a sentence by two voices is one)
     swaps: dict[str, int] = field(default_factory=dict)  # condition → those clips written with the term
 
     def recall(self, condition: str) -> Optional[float]:

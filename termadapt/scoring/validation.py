@@ -118,7 +118,7 @@ class ValidationScore:
 
 def traded_over(
     candidate: ValidationScore, pick: ValidationScore, base: ValidationScore | None, budget: Budget
-) -> tuple[tuple[float, float], tuple[float, float], tuple[float, float]] | None:
+) -> tuple[tuple[float, float], tuple[float, float], tuple[float, float], bool] | None:
     """Whether ``candidate`` wins over the budget's ``pick`` on evidence (:meth:`Budget.trades`).
 
     It must have more term recall, nothing the clips resolve over the limits against ``base``
@@ -131,8 +131,9 @@ def traded_over(
     the base).
 
     Returns:
-        ``(recall gain, CER cost in points, over-triggering cost, CER cost measured from the
-        base)`` when it wins, else None.
+        ``(recall gain, CER cost in points, over-triggering cost, from_base)`` intervals when
+        it wins — ``from_base`` True when the CER cost is measured from the base model rather
+        than the pick — else None.
     """
     if candidate.term_recall <= pick.term_recall:
         return None

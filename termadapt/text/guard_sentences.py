@@ -8,7 +8,8 @@ new glossary most homophones have none. Where a split holds fewer than the minim
 made only where something other than the sound rules the term out:
 
 - **grammar**: a サ変 noun said with する (方針を転換しました) when the term takes no する
-  (定款); a な-adjective said with な (繁華な場所) when the term is none (汎化);
+  (定款); a な-adjective said with な (繁華な場所) when the term is none (汎化). A
+  sound-alike (生息 for 正則化) is heard apart, so its own grammar is guard enough;
 - **compounds** of the system dictionaries that hold the word with its reading (上流社会,
   繁華街, 不参加, 最悪), in a neutral frame: the rest of the compound decides.
 
@@ -16,8 +17,8 @@ A word no grammar or compound separates from the term (両親 / 量子化) gets 
 sentence would let either spelling stand, and the stage's warning asks for the user's own
 (``sentences.extra_general_sentences``). Frames live in ``termadapt/data/guard_frames/``
 (one file per construction; the slot is written ``{term}`` like a template's) and the
-stage splits them into train / validation / test, so a test guard sentence never shares its
-frame with a trained one. Every sentence made is checked with OpenJTalk: its reading must
+stage splits them into train / validation / test by the seeded hash and the shares the
+general sentences use, so a test guard sentence never shares its frame with a trained one. Every sentence made is checked with OpenJTalk: its reading must
 contain the word's reading (the TTS says what the guard is about).
 
 Reads: the system dictionaries (:func:`~termadapt.text.homophones.reading_index`, Sudachi)
@@ -29,17 +30,17 @@ from __future__ import annotations
 import bisect
 import functools
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import SHIPPED_DIR
 from ..records import TermEntry, sha256_text
 from .homophones import COMMON_WORD_COST, reading_index
-from .readings import to_katakana
+from .readings import openjtalk, to_katakana
 from .templates import SLOT, Template, load_template_set
 
-__all__ = ["FRAMES_DIR", "GuardSentence", "load_guard_frames", "make_guard_sentences", "word_classes"]
+__all__ = ["FRAMES_DIR", "GuardSentence", "load_guard_frames", "make_guard_sentences", "term_classes", "word_classes"]
 
 # One file per construction: noun (a compound in a neutral frame), suru (a サ変 noun with
 # する), na (a な-adjective with な).
@@ -61,8 +62,9 @@ class GuardSentence:
         text: The sentence (label text and TTS text alike).
         term: The term it guards (the target whose homophone it says).
         word: The homophone or sound-alike it says.
-        how: ``suru``, ``na`` (grammar) or ``noun`` (a compound, named in ``text``).
+        how: ``suru``, ``na`` (grammar) or ``noun`` (a compound).
         frame: The frame's ``file:line``.
+        filler: What went into the frame's slot: the word, or the compound holding it.
     """
 
     text: str
@@ -70,6 +72,7 @@ class GuardSentence:
     word: str
     how: str
     frame: str
+    filler: str = ""
 
 
 def load_guard_frames(directory: Path = FRAMES_DIR) -> dict[str, list[Template]]:
@@ -84,9 +87,8 @@ def _tokenizer():
     return Dictionary().tokenizer(mode=SplitMode.C)
 
 
-@functools.lru_cache(maxsize=4096)
-def word_classes(word: str) -> frozenset[str]:
-    """Grammar a word takes, from Sudachi's POS of its last morpheme (the head): ``suru``, ``na``."""
+def _sudachi_classes(word: str) -> frozenset[str]:
+    """Grammar of the last morpheme (the head) by Sudachi's POS."""
     morphemes = list(_tokenizer().tokenize(word))
     if not morphemes:
         return frozenset()
@@ -94,9 +96,53 @@ def word_classes(word: str) -> frozenset[str]:
     out = set()
     if pos[0] in {"名詞", "接尾辞"} and pos[2] in _SURU:
         out.add("suru")
-    if pos[0] == "形状詞" or (pos[0] in {"名詞", "接尾辞"} and pos[2] in _NA):
+    if (pos[0] == "形状詞" and pos[1] != "タリ") or (pos[0] in {"名詞", "接尾辞"} and pos[2] in _NA):
+        out.add("na")
+    if pos[0] == "形状詞" and pos[1] == "タリ":
+        out.add("tari")  # 堂々 takes たる, not な
+    return frozenset(out)
+
+
+def _openjtalk_classes(word: str) -> frozenset[str]:
+    """Grammar of the last morpheme by naist-jdic's POS (サ変接続, 形容動詞語幹)."""
+    features = openjtalk().run_frontend(word)
+    if not features:
+        return frozenset()
+    group = features[-1].get("pos_group1", "")
+    return frozenset({"suru"} if group == "サ変接続" else {"na"} if group == "形容動詞語幹" else set())
+
+
+@functools.lru_cache(maxsize=4096)
+def word_classes(word: str) -> frozenset[str]:
+    """Grammar a word surely takes: ``suru`` when both dictionaries say so (Sudachi alone lists
+    原因 and 定年 as サ変), ``na`` when either does and Sudachi does not call it a タリ
+    adjective (良質 and 繁華 are な-adjectives to only one of them each)."""
+    sudachi, jdic = _sudachi_classes(word), _openjtalk_classes(word)
+    out = set()
+    if "suru" in sudachi and "suru" in jdic:
+        out.add("suru")
+    if ("na" in sudachi or "na" in jdic) and "tari" not in sudachi:
         out.add("na")
     return frozenset(out)
+
+
+@functools.lru_cache(maxsize=4096)
+def term_classes(term: str) -> frozenset[str]:
+    """Grammar a *term* may take, erring toward more: a guard made from grammar the term could
+    take would teach the homophone where the term fits too. Either dictionary's word for it
+    counts; every noun in 化 takes する (正則化する, though both list it as a plain noun); a word
+    Sudachi does not know might take anything."""
+    morphemes = list(_tokenizer().tokenize(term))
+    if any(m.is_oov() for m in morphemes):
+        return frozenset({"suru", "na"})
+    either = (_sudachi_classes(term) | _openjtalk_classes(term)) - {"tari"}
+    return frozenset(either | ({"suru"} if term.endswith("化") else set()))
+
+
+@functools.lru_cache(maxsize=4)
+def _corpus_words(corpus: tuple[str, ...]) -> frozenset[str]:
+    """Sudachi words (split mode C) of the general sentences: 悪 is not one of 最悪's."""
+    return frozenset(m.surface() for sentence in corpus for m in _tokenizer().tokenize(sentence))
 
 
 class _Words:
@@ -184,6 +230,7 @@ def make_guard_sentences(
     corpus: Iterable[str],
     seed: int,
     excluded: Sequence[str] = (),
+    rejects: Callable[[str], bool] | None = None,
 ) -> dict[str, list[GuardSentence]]:
     """Guard sentences for the terms that lack them.
 
@@ -194,22 +241,30 @@ def make_guard_sentences(
         corpus: The general sentences: a word they use counts as an everyday word even when
             the dictionaries rank it rare.
         seed: The recipe seed (which frames and compounds come first).
-        excluded: Strings no sentence may contain (every term's target).
+        excluded: Strings no compound may contain (every term's target).
+        rejects: Sentences the caller cannot use (one holding a term, one it already has);
+            they are skipped before they count, so the next frame fills the place.
 
     Returns:
         Split → the sentences made for it, at most the shortfall per term, spread over the
-        term's words and constructions in turn.
+        term's words and constructions in turn; no sentence is made twice.
     """
     words = _words()
-    corpus_text = "\n".join(corpus)
+    corpus_words = _corpus_words(tuple(corpus))
     banned = frozenset(excluded)
+    made_texts: set[str] = set()  # across terms: two terms sharing a homophone get different sentences
+
+    def unusable(text: str) -> bool:
+        return text in made_texts or (rejects is not None and rejects(text))
+
     out: dict[str, list[GuardSentence]] = {split: [] for split in shortfall}
     for term in terms:
         needed = {split: shortfall[split].get(term.target, 0) for split in shortfall}
         if not any(n > 0 for n in needed.values()):
             continue
-        term_classes = word_classes(term.target)
+        takes = term_classes(term.target)
         reading = to_katakana(term.reading or term.target)
+        homophones = set(term.homophones)
         said_as: dict[str, str] = {}  # word → its reading nearest the term's
         per_word: list[list[tuple[str, str, str]]] = []  # per word: (word, construction, filler)
         for word in dict.fromkeys((*term.homophones, *term.sound_alikes)):
@@ -217,9 +272,12 @@ def make_guard_sentences(
                 continue
             # A rare dictionary reading (反歌, 頒価) is no everyday sense to guard; a word rare on
             # its own (悪) is guarded through its common compounds (最悪, 悪質).
-            everyday = words.is_common(word) or word in corpus_text
+            everyday = words.is_common(word) or word in corpus_words
             said = words.reading(word, reading)
-            mine = [(word, how, word) for how in sorted(word_classes(word) - term_classes)] if everyday else []
+            # A homophone sounds exactly like the term: only grammar the term cannot take
+            # decides. A sound-alike is heard apart: any grammar of its own is a guard.
+            grammar = word_classes(word) - takes if word in homophones else word_classes(word)
+            mine = [(word, how, word) for how in sorted(grammar)] if everyday else []
             compounds = words.compounds(word, said, banned | {term.target}, common_only=not everyday)
             mine += [(word, "noun", c) for c in compounds[:MAX_COMPOUNDS]]
             if mine:
@@ -237,7 +295,8 @@ def make_guard_sentences(
         for split, n in needed.items():
             if n <= 0 or not fillers:
                 continue
-            made = _fill(term, fillers, frames.get(split, {}), n, seed, said_as)
+            made = _fill(term, fillers, frames.get(split, {}), n, seed, said_as, unusable)
+            made_texts.update(g.text for g in made)
             out[split].extend(made)
     return out
 
@@ -249,6 +308,7 @@ def _fill(
     n: int,
     seed: int,
     said_as: Mapping[str, str],
+    unusable: Callable[[str], bool],
 ) -> list[GuardSentence]:
     """Up to ``n`` sentences, one per (filler, frame) pair, taking the fillers in turn.
 
@@ -266,9 +326,9 @@ def _fill(
             while queue and len(made) < n:
                 word, how, filler, frame = queue.pop(0)
                 text = frame.text.replace(SLOT, filler)
-                if text in seen or not _says(text, said_as[word]):
+                if text in seen or unusable(text) or not _says(text, said_as[word]):
                     continue
                 seen.add(text)
-                made.append(GuardSentence(text, term.target, word, how, frame.source))
+                made.append(GuardSentence(text, term.target, word, how, frame.source, filler))
                 break
     return made

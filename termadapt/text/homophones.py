@@ -299,6 +299,7 @@ def find_sound_alikes(
     common = [r for r, words in index.items() if words and words[0][1] <= COMMON_WORD_COST]
     spans = _all_corpus_spans(tuple(corpus)) if corpus else {}
     span_readings = list(spans)
+    said = {w for words in spans.values() for w in words}  # words the general sentences use
     variants = _Variants()
     out = []
     for entry in entries:
@@ -319,7 +320,9 @@ def find_sound_alikes(
         def keep(word: str, entry: TermEntry = entry, reading: str = reading) -> bool:
             return not (
                 len(word) < MIN_SOUND_ALIKE_CHARS
-                or _kana_spelling(word, index)  # ジョウキュウ is 上級 written in kana
+                or (
+                    word not in said and _kana_spelling(word, index)
+                )  # ジョウキュウ is 上級 in kana; テンポ said is kept
                 or _EDGE_KANA.search(word)  # a word with a particle on it (千個の, の同期): the word alone counts
                 or word in targets
                 or any(h in word for h in entry.homophones)

@@ -29,7 +29,7 @@ from typing import TypeVar
 from ..config import Recipe, SentencesConfig, save_resolved
 from ..errors import ConfigError, DictionaryError, TermadaptError
 from ..records import TERMS_FILE, UTTERANCES_FILE, TermEntry, Utterance, read_jsonl, sha256_text, write_jsonl
-from .guard_sentences import GuardSentence, load_guard_frames, make_guard_sentences
+from .guard_sentences import FRAMES_DIR, GuardSentence, load_guard_frames, make_guard_sentences
 from .templates import GENERAL_DOMAIN, SLOT, Template, load_general_corpus, load_template_set, template_paths
 
 __all__ = [
@@ -428,8 +428,9 @@ def plan_utterances(
             more = len(short) - MAX_NAMES_LISTED
             warnings.append(
                 f"{len(short)} terms have fewer than {cfg.min_homophone_sentences} test sentences using a "
-                f"homophone or sound-alike, and no grammar or dictionary compound rules the term out for "
-                f"more: {', '.join(short[:MAX_NAMES_LISTED])}{f' and {more} more' if more > 0 else ''} "
+                f"homophone or sound-alike, and the shipped guard frames with the grammar and dictionary "
+                f"compounds that rule the term out gave no more: "
+                f"{', '.join(short[:MAX_NAMES_LISTED])}{f' and {more} more' if more > 0 else ''} "
                 f"— add sentences that use them in their everyday sense (sentences.extra_general_sentences)"
             )
 
@@ -483,8 +484,8 @@ def _made_guards(
 ) -> dict[str, list[GuardSentence]]:
     """Guard sentences for every split where a term has fewer than :func:`guard_minimums`.
 
-    The frames split like templates (by a hash of their text), so the test's made sentences
-    never share a frame with the replay's.
+    The frames split by a hash of their text with the general sentences' shares, so the
+    test's made sentences never share a frame with the replay's.
     """
     minimums = guard_minimums(cfg)
     shortfall: dict[str, dict[str, int]] = {split: {} for split in SPLITS}
@@ -501,9 +502,12 @@ def _made_guards(
         for split, part in split_items(templates, fractions, seed).items():
             frames[split][how] = part
     targets = [t.target for t in terms]
-    made = make_guard_sentences(terms, shortfall, frames, general_sentences, seed, excluded=targets)
-    existing = set(uses)
-    return {split: [g for g in gs if g.text not in existing and not finder.find(g.text)] for split, gs in made.items()}
+    existing = {s for pool in pools.values() for s in pool}
+
+    def rejects(text: str) -> bool:  # a sentence the pools have, or one that says a term
+        return text in existing or bool(finder.find(text))
+
+    return make_guard_sentences(terms, shortfall, frames, general_sentences, seed, targets, rejects)
 
 
 def make_utterances(
@@ -529,7 +533,8 @@ def make_utterances(
 
 def input_files(recipe: Recipe) -> list[Path]:
     """Files outside the run directory the stage reads (their content is part of its key)."""
-    return template_paths(recipe) + recipe.general_sentence_paths()
+    frames = sorted(FRAMES_DIR.glob("*.txt")) if recipe.sentences.min_homophone_sentences > 0 else []
+    return template_paths(recipe) + recipe.general_sentence_paths() + frames
 
 
 def _plan_for(recipe: Recipe, terms: Sequence[TermEntry]) -> SentencePlan:

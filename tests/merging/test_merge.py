@@ -95,6 +95,15 @@ def test_trim_task_vector_keeps_the_largest_changes():
         trim_task_vector(base, adapted, 0.0)
 
 
+def test_trim_task_vector_keeps_exactly_k_of_tied_changes_bit_exact():
+    base = {"w": torch.zeros(8, dtype=torch.bfloat16)}
+    adapted = {"w": torch.tensor([1, 1, 1, 1, 0.5, 0.5, 0.1, 0.1], dtype=torch.bfloat16)}
+    trimmed = trim_task_vector(base, adapted, 0.25)["w"]
+    kept = trimmed != 0
+    assert int(kept.sum()) == 2 and torch.equal(trimmed[kept], adapted["w"][kept])  # two of the four 1s
+    assert trimmed.dtype == torch.bfloat16
+
+
 def test_merge_trims_the_task_vector(tiny_model, tiny_model_dir, adapted_run, tmp_path):
     from termadapt.models import resolve_model
 

@@ -260,7 +260,7 @@ def test_terms_table_and_summary_show_swaps_per_homophone_term() -> None:
     rep = sample_report()
     header, rows = terms_table(rep)
     row = next(r for r in rows if r[0] == "動悸")
-    assert header[-1] == "swaps in its homophone sentences"
+    assert header[-1] == "swaps in its homophone clips"
     assert row[-1] == "base 0/1 · adapted 1/1"  # the sample's one 動機 sentence, swapped by adapted
     rep.settings["min_homophone_sentences"] = 4
     (line,) = [ln for ln in summary(rep) if "Swaps are tested on fewer than 4" in ln]

@@ -58,6 +58,21 @@ def test_evaluation_counts_homophone_sentences_of_general_and_imported_sets():
     # Per term: every set's homophone sentences of 動悸, and the swaps per condition.
     (row,) = scores.terms
     assert (row.term, row.homophone_clips, row.swaps) == ("動悸", 3, {"base": 0, "adapted": 2})
+    assert row.homophone_sentences == 3 and row.homophones == ["動機", "同期"]
+
+
+def test_a_sentence_spoken_by_two_voices_is_one_homophone_sentence():
+    import dataclasses
+
+    first = _clip("general", 0, "データを同期しました。")
+    second = dataclasses.replace(_clip("general", 1, "データを同期しました。"), utterance_id=first.utterance_id)
+    sets = {"general": [first, second, _clip("general", 2, "今日は晴れです。")]}
+    said = {c.clip_id: c.text.rstrip("。") for c in sets["general"]}
+    terms = [TermInfo("動悸", ("動機",), ("同期",))]
+    scores = score(sets, {"base": said}, ["base"], terms, [], 50, 0)
+    (row,) = scores.terms
+    assert (row.homophone_clips, row.homophone_sentences) == (2, 1)
+    assert row.sound_alikes == ["同期"]  # a term guarded only through sound-alikes is still listed
 
 
 def test_validation_counts_the_same_swaps():

@@ -8,7 +8,14 @@ import pytest
 
 from termadapt.config import SHIPPED_DIR, SentencesConfig
 from termadapt.records import TermEntry
-from termadapt.text.guard_sentences import load_guard_frames, make_guard_sentences, word_classes
+from termadapt.text.guard_sentences import (
+    _corpus_words,
+    _words,
+    load_guard_frames,
+    make_guard_sentences,
+    term_classes,
+    word_classes,
+)
 from termadapt.text.readings import to_katakana
 from termadapt.text.sentences import guard_minimums, plan_utterances
 from termadapt.text.templates import load_general_sentences, load_template_set
@@ -45,10 +52,63 @@ def test_shipped_frames_have_one_slot_each(frames):
 
 @pytest.mark.parametrize(
     ("word", "classes"),
-    [("転換", {"suru"}), ("提案", {"suru"}), ("繁華", {"na"}), ("定款", set()), ("上流", set()), ("灰汁", set())],
+    [
+        ("転換", {"suru"}),
+        ("提案", {"suru"}),
+        ("繁華", {"na"}),
+        ("良質", {"na"}),
+        ("定款", set()),
+        ("上流", set()),
+        ("灰汁", set()),
+        ("原因", set()),  # サ変 to Sudachi only: 原因する is no Japanese
+        ("定年", set()),
+    ],
 )
-def test_word_classes_from_sudachi(word, classes):
+def test_word_classes_from_both_dictionaries(word, classes):
     assert word_classes(word) == classes
+
+
+@pytest.mark.parametrize(
+    ("term", "classes"), [("正則化", {"suru"}), ("定款", set()), ("Kubernetes", {"suru", "na"}), ("剪定", {"suru"})]
+)
+def test_term_classes_err_toward_more(term, classes):
+    # Sudachi lists 正則化 as a plain noun, but it takes する; a word it does not know might take anything.
+    assert term_classes(term) == classes
+
+
+def test_a_homophone_gets_no_grammar_the_term_could_take(frames):
+    # 正則化する is good Japanese: a する-frame would not rule the term out if 生息 sounded exactly like it…
+    as_homophone = TermEntry("正則化", "セイソクカ", homophones=("生息",))
+    made = make_guard_sentences([as_homophone], {"test": {"正則化": 8}}, {"test": frames}, [], seed=0)
+    assert made["test"] and not [g for g in made["test"] if g.how == "suru"]
+    # …but 生息 (セイソク) is one kana from it, heard apart: its own grammar is guard enough.
+    as_sound_alike = TermEntry("正則化", "セイソクカ", sound_alikes=("生息",))
+    made = make_guard_sentences([as_sound_alike], {"test": {"正則化": 8}}, {"test": frames}, [], seed=0)
+    assert [g for g in made["test"] if g.how == "suru"]
+
+
+def test_everyday_means_a_word_of_the_sentences_not_a_substring(frames):
+    assert "最悪" in _corpus_words(("最悪の天気でした。",)) and "悪" not in _corpus_words(("最悪の天気でした。",))
+    made = make_guard_sentences([AKU], {"test": {"灰汁": 8}}, {"test": frames}, ["最悪の天気でした。"], seed=0)
+    words = _words()
+    assert made["test"] and all(g.how == "noun" and g.filler != "悪" for g in made["test"])
+    assert all(words.is_common(g.filler) for g in made["test"])  # 悪 is rare alone: common compounds only
+
+
+def test_rejected_sentences_do_not_count(frames):
+    first = make_guard_sentences([TEIKAN], {"test": {"定款": 3}}, {"test": frames}, [], seed=0)["test"]
+    taken = {first[0].text}
+    again = make_guard_sentences(
+        [TEIKAN], {"test": {"定款": 3}}, {"test": frames}, [], seed=0, rejects=taken.__contains__
+    )["test"]
+    assert len(again) == 3 and first[0].text not in {g.text for g in again}
+
+
+def test_two_terms_sharing_a_homophone_get_different_sentences(frames):
+    other = TermEntry("丁寧化", "テイカン", homophones=("諦観",), sound_alikes=("転換", "提案"))
+    made = make_guard_sentences([TEIKAN, other], {"test": {"定款": 4, "丁寧化": 4}}, {"test": frames}, [], seed=0)
+    texts = [g.text for g in made["test"]]
+    assert len(texts) == len(set(texts)) and {g.term for g in made["test"]} == {"定款", "丁寧化"}
 
 
 def test_grammar_rules_the_term_out(frames):
@@ -89,7 +149,11 @@ def test_stage_makes_guards_up_to_the_minimum(plan):
     for term in ("定款", "灰汁"):
         for split, least in minimums.items():
             n = sum(u.kind == "homophone" and u.homophone_of == term and u.split == split for u in plan.utterances)
-            assert n >= least, (term, split, n)
+            made = sum(g.term == term for g in plan.made_guards.get(split, []))
+            assert n >= least and made >= 1, (term, split, n, made)
+    # 灰汁's homophone 悪 is in no shipped general sentence as a word: every one was made.
+    aku = [u.text for u in plan.utterances if u.kind == "homophone" and u.homophone_of == "灰汁"]
+    assert sorted(aku) == sorted(g.text for gs in plan.made_guards.values() for g in gs if g.term == "灰汁")
     # Every homophone sentence is marked as deciding and never contains its term.
     hom = [u for u in plan.utterances if u.kind == "homophone"]
     assert all(u.decides is True and u.homophone_of not in u.text for u in hom)
