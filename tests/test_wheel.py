@@ -62,8 +62,12 @@ def test_wheel_in_a_fresh_venv_validates_a_shipped_dictionary(tmp_path):
             str(python),
             "-c",
             "from termadapt.text.templates import shipped_domains; "
-            "from termadapt.config import Recipe; print(shipped_domains(), Recipe().general_sentences_path().is_file())",
+            "from termadapt.text.guard_sentences import load_guard_frames; "
+            "from termadapt.config import Recipe; print(shipped_domains(), Recipe().general_sentences_path().is_file(), "
+            "sorted((k, len(v) >= 10) for k, v in load_guard_frames().items()))",
         ],
         cwd=tmp_path,
     )
-    assert files.stdout.strip() == "['general', 'medical', 'tech'] True", files.stdout + files.stderr
+    assert files.stdout.strip() == (
+        "['general', 'medical', 'tech'] True [('na', True), ('noun', True), ('suru', True)]"
+    ), files.stdout + files.stderr
