@@ -152,19 +152,13 @@ def cer(refs: Sequence[str], hyps: Sequence[str]) -> float:
     return _corpus_rate([normalize(r) for r in refs], [normalize(h) for h in hyps], jiwer.cer)
 
 
-@functools.lru_cache(maxsize=1)
-def _sudachi():
-    from sudachipy import Dictionary, SplitMode
-
-    # Split mode C keeps compounds such as 心電図 whole.
-    return Dictionary().tokenizer(mode=SplitMode.C)
-
-
 @functools.lru_cache(maxsize=65536)
 def _words_cached(text: str) -> tuple[str, ...]:
     prepared = convert_numerals(unicodedata.normalize("NFKC", text).casefold())
     out = []
-    for morpheme in _sudachi().tokenize(prepared):
+    from ..text.readings import sudachi_tokenizer
+
+    for morpheme in sudachi_tokenizer().tokenize(prepared):
         w = strip_marks(morpheme.surface())
         if w:
             out.append(w)

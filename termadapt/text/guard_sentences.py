@@ -37,7 +37,7 @@ from pathlib import Path
 from ..config import SHIPPED_DIR
 from ..records import TermEntry, sha256_text
 from .homophones import COMMON_WORD_COST, reading_index
-from .readings import openjtalk, to_katakana
+from .readings import openjtalk, sudachi_tokenizer, to_katakana
 from .templates import SLOT, Template, load_template_set
 
 __all__ = ["FRAMES_DIR", "GuardSentence", "load_guard_frames", "make_guard_sentences", "term_classes", "word_classes"]
@@ -80,16 +80,9 @@ def load_guard_frames(directory: Path = FRAMES_DIR) -> dict[str, list[Template]]
     return {p.stem: load_template_set([p]) for p in sorted(directory.glob("*.txt"))}
 
 
-@functools.lru_cache(maxsize=1)
-def _tokenizer():
-    from sudachipy import Dictionary, SplitMode
-
-    return Dictionary().tokenizer(mode=SplitMode.C)
-
-
 def _sudachi_classes(word: str) -> frozenset[str]:
     """Grammar of the last morpheme (the head) by Sudachi's POS."""
-    morphemes = list(_tokenizer().tokenize(word))
+    morphemes = list(sudachi_tokenizer().tokenize(word))
     if not morphemes:
         return frozenset()
     pos = morphemes[-1].part_of_speech()
@@ -132,7 +125,7 @@ def term_classes(term: str) -> frozenset[str]:
     take would teach the homophone where the term fits too. Either dictionary's word for it
     counts; every noun in 化 takes する (正則化する, though both list it as a plain noun); a word
     Sudachi does not know might take anything."""
-    morphemes = list(_tokenizer().tokenize(term))
+    morphemes = list(sudachi_tokenizer().tokenize(term))
     if any(m.is_oov() for m in morphemes):
         return frozenset({"suru", "na"})
     either = (_sudachi_classes(term) | _openjtalk_classes(term)) - {"tari"}
@@ -142,7 +135,7 @@ def term_classes(term: str) -> frozenset[str]:
 @functools.lru_cache(maxsize=4)
 def _corpus_words(corpus: tuple[str, ...]) -> frozenset[str]:
     """Sudachi words (split mode C) of the general sentences: 悪 is not one of 最悪's."""
-    return frozenset(m.surface() for sentence in corpus for m in _tokenizer().tokenize(sentence))
+    return frozenset(m.surface() for sentence in corpus for m in sudachi_tokenizer().tokenize(sentence))
 
 
 class _Words:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import re
 import unicodedata
@@ -67,6 +68,14 @@ def openjtalk():
             "pyopenjtalk is not installed — pip install pyopenjtalk-plus (plain pyopenjtalk needs internet)"
         ) from None
     return pyopenjtalk
+
+
+@functools.lru_cache(maxsize=1)
+def sudachi_tokenizer():
+    """Sudachi's tokenizer in split mode C (compounds such as 心電図 stay whole), made once."""
+    from sudachipy import Dictionary, SplitMode
+
+    return Dictionary().tokenizer(mode=SplitMode.C)
 
 
 # ----------------------------------------------------------------------------------------

@@ -418,11 +418,11 @@ def plan_utterances(
                 utterances.append(_utterance("homophone", g.text, g.text, split, homophone_of=g.term, decides=True))
                 uses[g.text] = [g.term]
                 pools[split].append(g.text)
+        tested = _guard_counts(pools["test"], uses)
         short = [
             t.target
             for t in terms
-            if (t.homophones or t.sound_alikes)
-            and sum(t.target in uses.get(s, ()) for s in pools["test"]) < cfg.min_homophone_sentences
+            if (t.homophones or t.sound_alikes) and tested[t.target] < cfg.min_homophone_sentences
         ]
         if short:
             more = len(short) - MAX_NAMES_LISTED
@@ -467,6 +467,11 @@ def plan_utterances(
     return SentencePlan(final, warnings, tsplits, pools, unguarded, made_guards)
 
 
+def _guard_counts(pool: Iterable[str], uses: Mapping[str, list[str]]) -> Counter[str]:
+    """Term → sentences of ``pool`` that say one of its homophones or sound-alikes."""
+    return Counter(t for s in pool for t in uses.get(s, ()))
+
+
 def guard_minimums(cfg: SentencesConfig) -> dict[str, int]:
     """Split → fewest sentences per term saying its homophones or sound-alikes (made up to this)."""
     m = cfg.min_homophone_sentences
@@ -490,7 +495,7 @@ def _made_guards(
     minimums = guard_minimums(cfg)
     shortfall: dict[str, dict[str, int]] = {split: {} for split in SPLITS}
     for split in SPLITS:
-        have = Counter(t for s in pools[split] for t in uses.get(s, ()))
+        have = _guard_counts(pools[split], uses)
         for term in terms:
             if term.homophones or term.sound_alikes:
                 shortfall[split][term.target] = max(0, minimums[split] - have[term.target])
