@@ -29,14 +29,13 @@ from __future__ import annotations
 
 import bisect
 import functools
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import SHIPPED_DIR
 from ..records import TermEntry, sha256_text
-from .homophones import COMMON_WORD_COST, reading_index
+from .homophones import _KANJI, COMMON_WORD_COST, reading_index
 from .readings import openjtalk, sudachi_tokenizer, to_katakana
 from .templates import SLOT, Template, load_template_set
 
@@ -51,7 +50,6 @@ MAX_COMPOUNDS = 4
 # Sudachi POS (third field) of nouns that take する / な.
 _SURU = {"サ変可能", "サ変形状詞可能"}
 _NA = {"形状詞可能", "サ変形状詞可能"}
-_KANJI = re.compile(r"[\u3400-\u9fff\uf900-\ufaff々]")
 
 
 @dataclass(frozen=True)
