@@ -10,7 +10,7 @@ Reads: state dicts. Writes: nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ..errors import TermadaptError
@@ -68,8 +68,6 @@ def interpolate(base_state: Mapping[str, Any], adapted_state: Mapping[str, Any],
             f"cannot merge: parameter '{name}' is in {side} ({len(missing) + len(extra)} such) — "
             "merge a model only with the base it was fine-tuned from (check model.base / --base)"
         )
-    out: dict[str, Any] = {}
-    seen: dict[tuple[int, int, tuple[int, ...], tuple[int, ...]], str] = {}
     for name, a in adapted_state.items():
         b = base_state[name]
         if tuple(a.shape) != tuple(b.shape):
@@ -77,19 +75,32 @@ def interpolate(base_state: Mapping[str, Any], adapted_state: Mapping[str, Any],
                 f"cannot merge: '{name}' has shape {tuple(b.shape)} in the base model but {tuple(a.shape)} "
                 "in the adapted one — the adapted model must be fine-tuned from this base (check model.base / --base)"
             )
-        key = _storage_key(a)
-        if key is not None and key in seen:  # tied to an earlier key: keep it tied
+
+    def mix(name: str, a: Any) -> Any:
+        b = base_state[name]
+        if not a.is_floating_point() or alpha == 1.0:
+            return a
+        if torch.equal(a, b.to(device=a.device, dtype=a.dtype)):
+            return a  # frozen tensor: exact, whatever α (the fp32 sum could round it)
+        mixed = (1.0 - alpha) * b.detach().to(device=a.device, dtype=torch.float32) + alpha * a.detach().float()
+        return mixed.to(a.dtype)
+
+    return _map_keeping_ties(adapted_state, mix)
+
+
+def _map_keeping_ties(state: Mapping[str, Any], fn: Callable[[str, Any], Any]) -> dict[str, Any]:
+    """``{name: fn(name, tensor)}``, with ``fn`` called once per shared memory: a key tied to an
+    earlier one (Whisper's ``proj_out`` and token embedding) gets the earlier key's result."""
+    out: dict[str, Any] = {}
+    seen: dict[tuple[int, int, tuple[int, ...], tuple[int, ...]], str] = {}
+    for name, t in state.items():
+        key = _storage_key(t)
+        if key is not None and key in seen:
             out[name] = out[seen[key]]
             continue
         if key is not None:
             seen[key] = name
-        if not a.is_floating_point() or alpha == 1.0:
-            out[name] = a
-        elif torch.equal(a, b.to(device=a.device, dtype=a.dtype)):
-            out[name] = a  # frozen tensor: exact, whatever α (the fp32 sum could round it)
-        else:
-            mixed = (1.0 - alpha) * b.detach().to(device=a.device, dtype=torch.float32) + alpha * a.detach().float()
-            out[name] = mixed.to(a.dtype)
+        out[name] = fn(name, t)
     return out
 
 
@@ -114,24 +125,17 @@ def trim_task_vector(base_sub: Mapping[str, Any], adapted_sub: Mapping[str, Any]
         raise TermadaptError(f"merge.task_vector_keep must be in (0, 1], got {keep} — e.g. 0.2 keeps a fifth")
     if keep == 1.0:
         return dict(adapted_sub)
-    out: dict[str, Any] = {}
-    seen: dict[Any, str] = {}
-    for name, a in adapted_sub.items():
-        key = _storage_key(a)
-        if key is not None and key in seen:
-            out[name] = out[seen[key]]
-            continue
-        if key is not None:
-            seen[key] = name
+
+    def trim(name: str, a: Any) -> Any:
         if not a.is_floating_point():
-            out[name] = a
-            continue
+            return a
         b = base_sub[name].to(device=a.device, dtype=a.dtype)
         delta = (a.detach().float() - b.float()).abs().flatten()
         mask = torch.zeros_like(delta, dtype=torch.bool)
         mask[delta.topk(max(1, round(keep * delta.numel()))).indices] = True
-        out[name] = torch.where(mask.view(a.shape), a.detach(), b)
-    return out
+        return torch.where(mask.view(a.shape), a.detach(), b)
+
+    return _map_keeping_ties(adapted_sub, trim)
 
 
 def differing_keys(base_state: Mapping[str, Any], adapted_state: Mapping[str, Any]) -> list[str]:
