@@ -11,11 +11,17 @@ made only where something other than the sound rules the term out:
   (定款); a な-adjective said with な (繁華な場所) when the term is none (汎化). A
   sound-alike (生息 for 正則化) is heard apart, so its own grammar is guard enough;
 - **compounds** of the system dictionaries that hold the word with its reading (上流社会,
-  繁華街, 不参加, 最悪), in a neutral frame: the rest of the compound decides.
+  繁華街, 不参加, 最悪), in a neutral frame: the rest of the compound decides;
+- **the word itself** in a neutral frame, for a sound-alike only (千個 for 仙骨, 両親 for
+  量子化): it is heard apart, so the sound decides — and that is what such a guard teaches
+  (センコ without ツ is 千個). Only where the sound names that word: a rarer spelling of a
+  reading (栖息 beside 生息; 前回 beside the dictionary's cheaper 全開) would teach a guess.
 
-A word no grammar or compound separates from the term (両親 / 量子化) gets none: a neutral
-sentence would let either spelling stand, and the stage's warning asks for the user's own
-(``sentences.extra_general_sentences``). Frames live in ``termadapt/data/guard_frames/``
+A homophone no grammar or compound separates from the term (ご縁 / 誤嚥) gets none: a
+neutral sentence would let either spelling stand, and the stage's warning asks for the
+user's own (``sentences.extra_general_sentences``). A caller may also ask for sentences of
+one word (``word_needs``): the stage does, so every word the held-out sets score is also
+said in training. Frames live in ``termadapt/data/guard_frames/``
 (one file per construction; the slot is written ``{term}`` like a template's) and the
 stage splits them into train / validation / test by the seeded hash and the shares the
 general sentences use, so a test guard sentence never shares its frame with a trained one. Every sentence made is checked with OpenJTalk: its reading must
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +54,10 @@ FRAMES_DIR = SHIPPED_DIR / "guard_frames"
 # Compounds used per word: a few distinct ones spread the guard over different contexts
 # without filling it with rare dictionary entries.
 MAX_COMPOUNDS = 4
+# A word written in kana only: no rival spelling of a sound (ゼンカイ is no word to guard).
+_KANA_ONLY = re.compile(r"^[\u3041-\u309f\u30a1-\u30faー]+$")
+# Construction → the frame file it fills: a bare sound-alike (``word``) goes where a compound does.
+_FRAME_FILE = {"word": "noun"}
 # Sudachi POS (third field) of nouns that take する / な.
 _SURU = {"サ変可能", "サ変形状詞可能"}
 _NA = {"形状詞可能", "サ変形状詞可能"}
@@ -60,7 +71,7 @@ class GuardSentence:
         text: The sentence (label text and TTS text alike).
         term: The term it guards (the target whose homophone it says).
         word: The homophone or sound-alike it says.
-        how: ``suru``, ``na`` (grammar) or ``noun`` (a compound).
+        how: ``suru``, ``na`` (grammar), ``noun`` (a compound) or ``word`` (a sound-alike alone).
         frame: The frame's ``file:line``.
         filler: What went into the frame's slot: the word, or the compound holding it.
     """
@@ -156,6 +167,16 @@ class _Words:
         options = self.readings.get(word) or {to_katakana(word): 0}
         return min(options, key=lambda r: (Levenshtein.distance(r, near), options[r]))
 
+    def names_its_sound(self, word: str, reading: str, corpus_words: frozenset[str]) -> bool:
+        """Whether ``reading`` heard in a neutral sentence is ``word`` and no other spelling: no
+        kanji spelling of it is cheaper in the dictionary (栖息 loses to 生息, 前回 to 全開), or
+        — for a word the dictionary lacks (千個) — no other spelling is a word of the sentences."""
+        spellings = {s: c for s, c in reading_index().get(reading, ()) if s != word and not _KANA_ONLY.match(s)}
+        if reading in self.readings.get(word, {}):
+            own = self.readings[word][reading]
+            return not any(c < own for c in spellings.values())
+        return not any(s in corpus_words for s in spellings)
+
     def is_common(self, word: str) -> bool:
         return word in self.best and self.best[word][1] <= COMMON_WORD_COST
 
@@ -222,6 +243,7 @@ def make_guard_sentences(
     seed: int,
     excluded: Sequence[str] = (),
     rejects: Callable[[str], bool] | None = None,
+    word_needs: Mapping[str, Mapping[str, Mapping[str, int]]] | None = None,
 ) -> dict[str, list[GuardSentence]]:
     """Guard sentences for the terms that lack them.
 
@@ -235,23 +257,29 @@ def make_guard_sentences(
         excluded: Strings no compound may contain (every term's target).
         rejects: Sentences the caller cannot use (one holding a term, one it already has);
             they are skipped before they count, so the next frame fills the place.
+        word_needs: Split → term target → word → how many sentences must say that word;
+            made first, and counted toward the term's shortfall.
 
     Returns:
-        Split → the sentences made for it, at most the shortfall per term, spread over the
-        term's words and constructions in turn; no sentence is made twice.
+        Split → the sentences made for it: per term, each word's need, then up to the
+        shortfall spread over the term's words and constructions in turn; no sentence is
+        made twice.
     """
     words = _words()
-    corpus_words = _corpus_words(tuple(corpus))
+    corpus_texts = tuple(corpus)
+    corpus_words = _corpus_words(corpus_texts)
     banned = frozenset(excluded)
     made_texts: set[str] = set()  # across terms: two terms sharing a homophone get different sentences
 
     def unusable(text: str) -> bool:
         return text in made_texts or (rejects is not None and rejects(text))
 
+    word_needs = word_needs or {}
     out: dict[str, list[GuardSentence]] = {split: [] for split in shortfall}
     for term in terms:
         needed = {split: shortfall[split].get(term.target, 0) for split in shortfall}
-        if not any(n > 0 for n in needed.values()):
+        per_word_need = {split: word_needs.get(split, {}).get(term.target, {}) for split in shortfall}
+        if not any(n > 0 for n in needed.values()) and not any(any(w.values()) for w in per_word_need.values()):
             continue
         takes = term_classes(term.target)
         reading = to_katakana(term.reading or term.target)
@@ -271,6 +299,14 @@ def make_guard_sentences(
             mine = [(word, how, word) for how in sorted(grammar)] if everyday else []
             compounds = words.compounds(word, said, banned | {term.target}, common_only=not everyday)
             mine += [(word, "noun", c) for c in compounds[:MAX_COMPOUNDS]]
+            # A sound-alike the sentences use (千個 is a span of one, no dictionary word) is
+            # guard enough on its own: the sound decides.
+            if (
+                word not in homophones
+                and (everyday or any(word in s for s in corpus_texts))
+                and words.names_its_sound(word, said, corpus_words)
+            ):
+                mine.append((word, "word", word))
             if mine:
                 per_word.append(mine)
                 said_as[word] = said
@@ -284,9 +320,14 @@ def make_guard_sentences(
             for f in [mine[i]]
         ]
         for split, n in needed.items():
-            if n <= 0 or not fillers:
-                continue
-            made = _fill(term, fillers, frames.get(split, {}), n, seed, said_as, unusable)
+            made = []
+            for word, k in per_word_need[split].items():
+                own = [f for f in fillers if f[0] == word]
+                if k > 0 and own:
+                    made += _fill(term, own, frames.get(split, {}), k, seed, said_as, unusable)
+                    made_texts.update(g.text for g in made)
+            if n > len(made) and fillers:
+                made += _fill(term, fillers, frames.get(split, {}), n - len(made), seed, said_as, unusable)
             made_texts.update(g.text for g in made)
             out[split].extend(made)
     return out
@@ -308,7 +349,9 @@ def _fill(
     """
     queues = []
     for word, how, filler in fillers:
-        pool = sorted(frames.get(how, ()), key=lambda f, w=filler: _order(seed, term.target, w, f.text))
+        pool = sorted(
+            frames.get(_FRAME_FILE.get(how, how), ()), key=lambda f, w=filler: _order(seed, term.target, w, f.text)
+        )
         queues.append([(word, how, filler, f) for f in pool])
     made: list[GuardSentence] = []
     seen: set[str] = set()

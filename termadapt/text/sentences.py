@@ -57,6 +57,9 @@ MIN_LEFT_CONTEXT = 2
 HOMOPHONE_SHARE = 0.5
 # Warnings list at most this many names; the full lists are in SentencePlan.unguarded.
 MAX_NAMES_LISTED = 12
+# Replay sentences per homophone or sound-alike the held-out sets score: a swap test on a
+# word the guard never trained measures luck, not the guard (made up to this where frames can).
+TRAINED_PER_WORD = 2
 # Ids are the first 16 hex digits of a SHA-256: 64 bits, no collisions at any realistic size.
 ID_CHARS = 16
 
@@ -412,7 +415,16 @@ def plan_utterances(
     # (on top of the caps: they are few, and the caps are about everyday vocabulary).
     made_guards: dict[str, list[GuardSentence]] = {}
     if cfg.include_homophones and cfg.min_homophone_sentences > 0:
-        made_guards = _made_guards(terms, pools, uses, cfg, seed, general_sentences, finder)
+        made_guards, untrained = _made_guards(terms, pools, uses, cfg, seed, general_sentences, finder)
+        if untrained:
+            names = [f"{w} ({t})" for t, w in untrained]
+            more = len(names) - MAX_NAMES_LISTED
+            warnings.append(
+                f"{len(names)} homophones or sound-alikes are scored in the held-out sets but said fewer "
+                f"than {TRAINED_PER_WORD} times in replay, and no guard frame could say them: "
+                f"{', '.join(names[:MAX_NAMES_LISTED])}{f' and {more} more' if more > 0 else ''} "
+                f"— add sentences that use them in their everyday sense (sentences.extra_general_sentences)"
+            )
         for split, made in made_guards.items():
             for g in made:
                 utterances.append(_utterance("homophone", g.text, g.text, split, homophone_of=g.term, decides=True))
@@ -478,6 +490,14 @@ def guard_minimums(cfg: SentencesConfig) -> dict[str, int]:
     return {"train": 2 * m, "validation": math.ceil(m / 2), "test": m}
 
 
+def _words_said(
+    pool: Iterable[str], uses: Mapping[str, list[str]], terms: Sequence[TermEntry]
+) -> Counter[tuple[str, str]]:
+    """(term target, homophone or sound-alike) → sentences of ``pool`` that say that word."""
+    words = {t.target: tuple(dict.fromkeys((*t.homophones, *t.sound_alikes))) for t in terms}
+    return Counter((t, w) for s in pool for t in uses.get(s, ()) for w in words.get(t, ()) if w and w in s)
+
+
 def _made_guards(
     terms: Sequence[TermEntry],
     pools: Mapping[str, list[str]],
@@ -486,33 +506,63 @@ def _made_guards(
     seed: int,
     general_sentences: Sequence[str],
     finder: _Finder,
-) -> dict[str, list[GuardSentence]]:
+) -> tuple[dict[str, list[GuardSentence]], list[tuple[str, str]]]:
     """Guard sentences for every split where a term has fewer than :func:`guard_minimums`.
 
-    The frames split by a hash of their text with the general sentences' shares, so the
-    test's made sentences never share a frame with the replay's.
+    Held-out sentences come first; then replay sentences, with at least
+    :data:`TRAINED_PER_WORD` for every word the held-out sets say (the medical run swapped
+    千個 → 仙骨 on a sound-alike its guard had never trained, because 先月 filled the term's
+    count). The frames split by a hash of their text with the general sentences' shares, so
+    the test's made sentences never share a frame with the replay's.
+
+    Returns:
+        Split → the sentences made, and the (term, word) pairs the held-out sets score that
+        replay still says fewer than :data:`TRAINED_PER_WORD` times (for the warning).
     """
     minimums = guard_minimums(cfg)
+    guarded = [t for t in terms if t.homophones or t.sound_alikes]
     shortfall: dict[str, dict[str, int]] = {split: {} for split in SPLITS}
     for split in SPLITS:
         have = _guard_counts(pools[split], uses)
-        for term in terms:
-            if term.homophones or term.sound_alikes:
-                shortfall[split][term.target] = max(0, minimums[split] - have[term.target])
-    if not any(n for per_term in shortfall.values() for n in per_term.values()):
-        return {}
+        for term in guarded:
+            shortfall[split][term.target] = max(0, minimums[split] - have[term.target])
     fractions = _general_fractions(cfg)
     frames: dict[str, dict[str, list[Template]]] = {split: {} for split in SPLITS}
     for how, templates in load_guard_frames().items():
         for split, part in split_items(templates, fractions, seed).items():
             frames[split][how] = part
     targets = [t.target for t in terms]
-    existing = {s for pool in pools.values() for s in pool}
+    taken = {s for pool in pools.values() for s in pool}
 
-    def rejects(text: str) -> bool:  # a sentence the pools have, or one that says a term
-        return text in existing or bool(finder.find(text))
+    def rejects(text: str) -> bool:  # a sentence the pools have or a phase made, or one that says a term
+        return text in taken or bool(finder.find(text))
 
-    return make_guard_sentences(terms, shortfall, frames, general_sentences, seed, targets, rejects)
+    held_out = [split for split in SPLITS if split != "train"]
+    made = make_guard_sentences(
+        guarded, {split: shortfall[split] for split in held_out}, frames, general_sentences, seed, targets, rejects
+    )
+    taken |= {g.text for gs in made.values() for g in gs}
+    scored = {g.text: [g.term] for gs in made.values() for g in gs}
+    held_out_texts = [s for split in held_out for s in pools[split]] + list(scored)
+    said_held_out = _words_said(held_out_texts, {**uses, **scored}, guarded)
+    said_trained = _words_said(pools["train"], uses, guarded)
+    word_needs: dict[str, dict[str, int]] = defaultdict(dict)
+    for term, word in said_held_out:
+        if said_trained[term, word] < TRAINED_PER_WORD:
+            word_needs[term][word] = TRAINED_PER_WORD - said_trained[term, word]
+    made |= make_guard_sentences(
+        guarded,
+        {"train": shortfall["train"]},
+        frames,
+        general_sentences,
+        seed,
+        targets,
+        rejects,
+        word_needs={"train": word_needs},
+    )
+    made_trained = _words_said([g.text for g in made["train"]], {g.text: [g.term] for g in made["train"]}, guarded)
+    untrained = [(t, w) for t, w in said_held_out if said_trained[t, w] + made_trained[t, w] < TRAINED_PER_WORD]
+    return {split: made[split] for split in SPLITS if made.get(split)}, untrained
 
 
 def make_utterances(
@@ -567,7 +617,8 @@ def _print_summary(plan: SentencePlan, out: Path | None = None) -> None:
         )
     made = [g for gs in plan.made_guards.values() for g in gs]
     if made:
-        how = Counter("grammar" if g.how in {"suru", "na"} else "compounds" for g in made)
+        kinds = {"suru": "grammar", "na": "grammar", "noun": "compounds", "word": "sound-alikes alone"}
+        how = Counter(kinds.get(g.how, g.how) for g in made)
         console.print(
             f"made {len(made)} homophone guard sentences for {len({g.term for g in made})} terms "
             f"({', '.join(f'{k} {n}' for k, n in sorted(how.items()))}; sentences.min_homophone_sentences)",

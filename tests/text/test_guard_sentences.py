@@ -24,10 +24,12 @@ from termadapt.text.templates import load_general_sentences, load_template_set
 TEIKAN = TermEntry("定款", "テイカン", homophones=("諦観",), sound_alikes=("転換", "提案"), source="t.csv:2")
 # 悪 is rare alone but common in compounds (最悪, 悪質): they guard 灰汁.
 AKU = TermEntry("灰汁", "アク", homophones=("悪",), source="t.csv:3")
-# 両親 is one kana from 量子化, but no grammar or compound separates them.
+# 両親 is one kana from 量子化 and no grammar or compound separates them, but it is heard apart.
 RYOSHIKA = TermEntry("量子化", "リョウシカ", sound_alikes=("両親",), source="t.csv:4")
+# ご縁 sounds exactly like 誤嚥, is in neither dictionary and has no compound: nothing decides.
+GOEN = TermEntry("誤嚥", "ゴエン", homophones=("ご縁",), source="t.csv:6")
 PLAIN = TermEntry("ailia SDK", "アイリアエスディーケー", source="t.csv:5")
-TERMS = [TEIKAN, AKU, RYOSHIKA, PLAIN]
+TERMS = [TEIKAN, AKU, RYOSHIKA, GOEN, PLAIN]
 
 
 @pytest.fixture(scope="module")
@@ -134,8 +136,50 @@ def test_compounds_keep_the_reading(frames):
 
 
 def test_no_sentence_where_nothing_decides(frames):
-    made = make_guard_sentences([RYOSHIKA], {"test": {"量子化": 4}}, {"test": frames}, [], seed=0)
+    made = make_guard_sentences([GOEN], {"test": {"誤嚥": 4}}, {"test": frames}, ["ご縁があってこの町に来た。"], seed=0)
     assert made == {"test": []}
+
+
+def test_a_sound_alike_alone_is_a_guard(frames):
+    # 両親 has no grammar or compound apart from 量子化, but リョウシン is heard apart from リョウシカ.
+    made = make_guard_sentences([RYOSHIKA], {"test": {"量子化": 4}}, {"test": frames}, [], seed=0)["test"]
+    assert len(made) == 4 and {(g.how, g.filler) for g in made} == {("word", "両親")}
+    assert all("リョウシン" in to_katakana(g.text) and "量子化" not in g.text for g in made)
+    # …and so is a sound-alike no dictionary lists, once the general sentences say it (千個 for 仙骨).
+    senkotsu = TermEntry("仙骨", "センコツ", sound_alikes=("千個",))
+    none = make_guard_sentences([senkotsu], {"test": {"仙骨": 2}}, {"test": frames}, [], seed=0)["test"]
+    said = make_guard_sentences([senkotsu], {"test": {"仙骨": 2}}, {"test": frames}, ["箱に千個入っている。"], seed=0)
+    assert none == [] and [g.filler for g in said["test"]] == ["千個", "千個"]
+    # A rarer spelling of its sound is not: セイソク heard alone is 生息, so 栖息 would teach a guess.
+    rare = TermEntry("正則化", "セイソクカ", sound_alikes=("栖息",))
+    made = make_guard_sentences([rare], {"test": {"正則化": 4}}, {"test": frames}, [], seed=0)["test"]
+    assert not [g for g in made if g.how == "word"]
+    assert _words().names_its_sound("両親", "リョウシン", frozenset()) and not _words().names_its_sound(
+        "栖息", "セイソク", frozenset()
+    )
+
+
+def test_word_needs_are_made_first_and_count_toward_the_shortfall(frames):
+    senkotsu = TermEntry("仙骨", "センコツ", sound_alikes=("潜血", "千個"))
+    corpus = ["箱に千個入っている。", "潜血の検査を受けた。"]
+    only = make_guard_sentences(
+        [senkotsu],
+        {"train": {"仙骨": 0}},
+        {"train": frames},
+        corpus,
+        seed=0,
+        word_needs={"train": {"仙骨": {"千個": 2}}},
+    )["train"]
+    assert [g.word for g in only] == ["千個", "千個"]
+    both = make_guard_sentences(
+        [senkotsu],
+        {"train": {"仙骨": 3}},
+        {"train": frames},
+        corpus,
+        seed=0,
+        word_needs={"train": {"仙骨": {"千個": 2}}},
+    )["train"]
+    assert len(both) == 3 and sum(g.word == "千個" for g in both) >= 2
 
 
 def test_shortfall_bounds_what_is_made(frames):
@@ -180,9 +224,47 @@ def test_made_test_guards_share_no_frame_with_training(plan):
 
 def test_stage_warns_where_no_guard_can_be_made(plan):
     plan, _ = plan
-    (warning,) = [w for w in plan.warnings if "fewer than" in w]
-    assert "量子化" in warning and "extra_general_sentences" in warning
-    assert "定款" not in warning and "灰汁" not in warning
+    (warning,) = [w for w in plan.warnings if "test sentences using a homophone" in w]
+    assert "誤嚥" in warning and "extra_general_sentences" in warning
+    assert "定款" not in warning and "灰汁" not in warning and "量子化" not in warning
+
+
+def test_every_word_the_test_scores_is_trained():
+    """A swap test on a word replay never said measures luck: the medical run swapped 千個 → 仙骨,
+    whose guard count 先月 had filled."""
+    from termadapt.text.templates import Template
+
+    senkotsu = TermEntry("仙骨", "センコツ", sound_alikes=("先月", "千個"))
+    general = [f"先月は{x}でした。" for x in ("雨", "晴れ", "忙しい月", "寒い日ばかり", "休みが多い月", "旅行")] * 1
+    general += [f"先月、{x}に行きました。" for x in ("海", "山", "京都", "病院", "銀行", "図書館", "駅前", "実家")]
+    general += ["工場では一時間に千個の部品を作る。"]
+    templates = [Template(f"{{term}}の{x}を調べます。", "t", f"t.txt:{i + 1}") for i, x in enumerate("上下左右前後")]
+    cfg = SentencesConfig(min_homophone_sentences=2)
+    checked = 0
+    for seed in range(8):
+        plan = plan_utterances([senkotsu], templates, general, cfg, seed=seed)
+        said = {
+            split: [u.text for u in plan.utterances if u.kind == "homophone" and u.split == split and "千個" in u.text]
+            for split in ("train", "validation", "test")
+        }
+        if said["validation"] or said["test"]:  # the held-out sets score 千個…
+            assert len(said["train"]) >= 2, (seed, said)  # …so replay says it at least twice
+            assert not [w for w in plan.warnings if "said fewer than" in w]
+            checked += general[-1] not in said["train"]  # made, where the corpus had none to give
+    assert checked
+
+
+def test_stage_warns_of_a_scored_word_replay_cannot_say():
+    from termadapt.text.templates import Template
+
+    # Three sentences say ご縁: one per split, so replay says it once, and no frame can say it.
+    general = [f"これもご縁だと思って{x}。" for x in ("引き受けた", "参加した", "買った")]
+    templates = [Template(f"{{term}}の{x}を調べます。", "t", f"t.txt:{i + 1}") for i, x in enumerate("上下左右前後")]
+    plan = plan_utterances([GOEN], templates, general, SentencesConfig(), seed=0)
+    trained = [u for u in plan.utterances if u.kind == "homophone" and u.split == "train"]
+    assert len(trained) == 1 and any(u.kind == "homophone" and u.split == "test" for u in plan.utterances)
+    (warning,) = [w for w in plan.warnings if "said fewer than" in w]
+    assert "ご縁 (誤嚥)" in warning and "extra_general_sentences" in warning
 
 
 def test_minimum_zero_makes_none():
