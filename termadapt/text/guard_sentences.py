@@ -268,6 +268,7 @@ def make_guard_sentences(
     words = _words()
     corpus_texts = tuple(corpus)
     corpus_words = _corpus_words(corpus_texts)
+    corpus_joined = "\n".join(corpus_texts)  # one substring search per word, not one per sentence
     banned = frozenset(excluded)
     made_texts: set[str] = set()  # across terms: two terms sharing a homophone get different sentences
 
@@ -303,7 +304,7 @@ def make_guard_sentences(
             # guard enough on its own: the sound decides.
             if (
                 word not in homophones
-                and (everyday or any(word in s for s in corpus_texts))
+                and (everyday or word in corpus_joined)
                 and words.names_its_sound(word, said, corpus_words)
             ):
                 mine.append((word, "word", word))
