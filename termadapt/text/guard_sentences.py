@@ -168,13 +168,15 @@ class _Words:
         return min(options, key=lambda r: (Levenshtein.distance(r, near), options[r]))
 
     def names_its_sound(self, word: str, reading: str, corpus_words: frozenset[str]) -> bool:
-        """Whether ``reading`` heard in a neutral sentence is ``word`` and no other spelling: no
-        kanji spelling of it is cheaper in the dictionary (栖息 loses to 生息, 前回 to 全開), or
-        — for a word the dictionary lacks (千個) — no other spelling is a word of the sentences."""
+        """Whether ``reading`` heard in a neutral sentence is best written ``word``: no other
+        kanji spelling of it is as cheap in the dictionary (栖息 loses to 生息, 前回 to 全開; a
+        dearer one, 良心 beside 両親, is taken as the rarer sense), or — for a word the dictionary
+        lacks (千個) — no other spelling is a word of the sentences. OpenJTalk's costs are the
+        only frequency offline; they rank, they do not prove."""
         spellings = {s: c for s, c in reading_index().get(reading, ()) if s != word and not _KANA_ONLY.match(s)}
         if reading in self.readings.get(word, {}):
             own = self.readings[word][reading]
-            return not any(c < own for c in spellings.values())
+            return not any(c <= own for c in spellings.values())
         return not any(s in corpus_words for s in spellings)
 
     def is_common(self, word: str) -> bool:
@@ -244,6 +246,7 @@ def make_guard_sentences(
     excluded: Sequence[str] = (),
     rejects: Callable[[str], bool] | None = None,
     word_needs: Mapping[str, Mapping[str, Mapping[str, int]]] | None = None,
+    prepared: dict[tuple, tuple[list[tuple[str, str, str]], dict[str, str]]] | None = None,
 ) -> dict[str, list[GuardSentence]]:
     """Guard sentences for the terms that lack them.
 
@@ -258,80 +261,99 @@ def make_guard_sentences(
         rejects: Sentences the caller cannot use (one holding a term, one it already has);
             they are skipped before they count, so the next frame fills the place.
         word_needs: Split → term target → word → how many sentences must say that word;
-            made first, and counted toward the term's shortfall.
+            made first, and counted toward the term's shortfall (a split may be in either map).
+        prepared: A dict to keep each term's fillers in across calls (the stage calls twice:
+            held-out splits, then replay); looked up by the term's target, reading and words.
 
     Returns:
         Split → the sentences made for it: per term, each word's need, then up to the
         shortfall spread over the term's words and constructions in turn; no sentence is
         made twice.
     """
-    words = _words()
     corpus_texts = tuple(corpus)
-    corpus_words = _corpus_words(corpus_texts)
-    corpus_joined = "\n".join(corpus_texts)  # one substring search per word, not one per sentence
-    banned = frozenset(excluded)
+    context = _Context(_words(), _corpus_words(corpus_texts), "\n".join(corpus_texts), frozenset(excluded))
     made_texts: set[str] = set()  # across terms: two terms sharing a homophone get different sentences
 
     def unusable(text: str) -> bool:
         return text in made_texts or (rejects is not None and rejects(text))
 
     word_needs = word_needs or {}
-    out: dict[str, list[GuardSentence]] = {split: [] for split in shortfall}
+    splits = list(dict.fromkeys((*shortfall, *word_needs)))
+    out: dict[str, list[GuardSentence]] = {split: [] for split in splits}
     for term in terms:
-        needed = {split: shortfall[split].get(term.target, 0) for split in shortfall}
-        per_word_need = {split: word_needs.get(split, {}).get(term.target, {}) for split in shortfall}
+        needed = {split: shortfall.get(split, {}).get(term.target, 0) for split in splits}
+        per_word_need = {split: word_needs.get(split, {}).get(term.target, {}) for split in splits}
         if not any(n > 0 for n in needed.values()) and not any(any(w.values()) for w in per_word_need.values()):
             continue
-        takes = term_classes(term.target)
-        reading = to_katakana(term.reading or term.target)
-        homophones = set(term.homophones)
-        said_as: dict[str, str] = {}  # word → its reading nearest the term's
-        per_word: list[list[tuple[str, str, str]]] = []  # per word: (word, construction, filler)
-        for word in dict.fromkeys((*term.homophones, *term.sound_alikes)):
-            if not word:
-                continue
-            # A rare dictionary reading (反歌, 頒価) is no everyday sense to guard; a word rare on
-            # its own (悪) is guarded through its common compounds (最悪, 悪質).
-            everyday = words.is_common(word) or word in corpus_words
-            said = words.reading(word, reading)
-            # A homophone sounds exactly like the term: only grammar the term cannot take
-            # decides. A sound-alike is heard apart: any grammar of its own is a guard.
-            grammar = word_classes(word) - takes if word in homophones else word_classes(word)
-            mine = [(word, how, word) for how in sorted(grammar)] if everyday else []
-            compounds = words.compounds(word, said, banned | {term.target}, common_only=not everyday)
-            mine += [(word, "noun", c) for c in compounds[:MAX_COMPOUNDS]]
-            # A sound-alike the sentences use (千個 is a span of one, no dictionary word) is
-            # guard enough on its own: the sound decides.
-            if (
-                word not in homophones
-                and (everyday or word in corpus_joined)
-                and words.names_its_sound(word, said, corpus_words)
-            ):
-                mine.append((word, "word", word))
-            if mine:
-                per_word.append(mine)
-                said_as[word] = said
-        # The words in turn (each word's grammar before its compounds), so a short shortfall
-        # still reaches several words.
-        fillers = [
-            f
-            for i in range(max(map(len, per_word), default=0))
-            for mine in per_word
-            if i < len(mine)
-            for f in [mine[i]]
-        ]
-        for split, n in needed.items():
+        key = (term.target, term.reading, term.homophones, term.sound_alikes)
+        if prepared is None or key not in prepared:
+            found = _term_fillers(term, context)
+            if prepared is not None:
+                prepared[key] = found
+        fillers, said_as = prepared[key] if prepared is not None else found
+        for split in splits:
             made = []
             for word, k in per_word_need[split].items():
                 own = [f for f in fillers if f[0] == word]
                 if k > 0 and own:
                     made += _fill(term, own, frames.get(split, {}), k, seed, said_as, unusable)
                     made_texts.update(g.text for g in made)
-            if n > len(made) and fillers:
-                made += _fill(term, fillers, frames.get(split, {}), n - len(made), seed, said_as, unusable)
+            if needed[split] > len(made) and fillers:
+                made += _fill(term, fillers, frames.get(split, {}), needed[split] - len(made), seed, said_as, unusable)
             made_texts.update(g.text for g in made)
             out[split].extend(made)
     return out
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every term's fillers are looked up in (built once per call)."""
+
+    words: _Words
+    corpus_words: frozenset[str]
+    corpus_joined: str  # the general sentences joined: one substring search per word
+    banned: frozenset[str]  # strings no compound may hold (every term's target)
+
+
+def _term_fillers(term: TermEntry, ctx: _Context) -> tuple[list[tuple[str, str, str]], dict[str, str]]:
+    """A term's fillers ``(word, construction, filler)`` in the order they are used (the words in
+    turn, each word's grammar, then compounds, then the word alone), and each word's reading
+    nearest the term's."""
+    words = ctx.words
+    takes = term_classes(term.target)
+    reading = to_katakana(term.reading or term.target)
+    homophones = set(term.homophones)
+    said_as: dict[str, str] = {}
+    per_word: list[list[tuple[str, str, str]]] = []
+    for word in dict.fromkeys((*term.homophones, *term.sound_alikes)):
+        if not word:
+            continue
+        # A rare dictionary reading (反歌, 頒価) is no everyday sense to guard; a word rare on
+        # its own (悪) is guarded through its common compounds (最悪, 悪質).
+        everyday = words.is_common(word) or word in ctx.corpus_words
+        said = words.reading(word, reading)
+        # A homophone sounds exactly like the term: only grammar the term cannot take
+        # decides. A sound-alike is heard apart: any grammar of its own is a guard.
+        grammar = word_classes(word) - takes if word in homophones else word_classes(word)
+        mine = [(word, how, word) for how in sorted(grammar)] if everyday else []
+        compounds = words.compounds(word, said, ctx.banned | {term.target}, common_only=not everyday)
+        mine += [(word, "noun", c) for c in compounds[:MAX_COMPOUNDS]]
+        # A sound-alike that is an everyday word or one the sentences use (千個 is in no
+        # dictionary) is guard enough alone: the sound decides, where it names the word.
+        if (
+            word not in homophones
+            and said != reading
+            and (everyday or word in ctx.corpus_joined)
+            and words.names_its_sound(word, said, ctx.corpus_words)
+        ):
+            mine.append((word, "word", word))
+        if mine:
+            per_word.append(mine)
+            said_as[word] = said
+    # The words in turn (each word's grammar before its compounds), so a short shortfall
+    # still reaches several words.
+    fillers = [mine[i] for i in range(max(map(len, per_word), default=0)) for mine in per_word if i < len(mine)]
+    return fillers, said_as
 
 
 def _fill(
@@ -345,8 +367,9 @@ def _fill(
 ) -> list[GuardSentence]:
     """Up to ``n`` sentences, one per (filler, frame) pair, taking the fillers in turn.
 
-    Fillers come in the caller's order (homophones before sound-alikes, grammar before
-    compounds); each filler's frames in a seeded order, so every frame gets used.
+    Fillers come in the caller's order (homophones before sound-alikes; per word grammar,
+    compounds, then the word alone); each filler's frames in a seeded order, so every frame
+    gets used.
     """
     queues = []
     for word, how, filler in fillers:

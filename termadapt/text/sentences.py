@@ -417,13 +417,10 @@ def plan_utterances(
     if cfg.include_homophones and cfg.min_homophone_sentences > 0:
         made_guards, untrained = _made_guards(terms, pools, uses, cfg, seed, general_sentences, finder)
         if untrained:
-            names = [f"{w} ({t})" for t, w in untrained]
-            more = len(names) - MAX_NAMES_LISTED
             warnings.append(
-                f"{len(names)} homophones or sound-alikes are scored in the held-out sets but said fewer "
-                f"than {TRAINED_PER_WORD} times in replay, and no guard frame could say them: "
-                f"{', '.join(names[:MAX_NAMES_LISTED])}{f' and {more} more' if more > 0 else ''} "
-                f"— add sentences that use them in their everyday sense (sentences.extra_general_sentences)"
+                f"{len(untrained)} homophones or sound-alikes are scored in the held-out sets but said fewer "
+                f"than {TRAINED_PER_WORD} times in replay, and the guard frames gave too few: "
+                f"{_listed([f'{w} ({t})' for t, w in untrained])}{_ADD_YOUR_OWN}"
             )
         for split, made in made_guards.items():
             for g in made:
@@ -437,13 +434,10 @@ def plan_utterances(
             if (t.homophones or t.sound_alikes) and tested[t.target] < cfg.min_homophone_sentences
         ]
         if short:
-            more = len(short) - MAX_NAMES_LISTED
             warnings.append(
                 f"{len(short)} terms have fewer than {cfg.min_homophone_sentences} test sentences using a "
                 f"homophone or sound-alike, and the shipped guard frames with the grammar and dictionary "
-                f"compounds that rule the term out gave no more: "
-                f"{', '.join(short[:MAX_NAMES_LISTED])}{f' and {more} more' if more > 0 else ''} "
-                f"— add sentences that use them in their everyday sense (sentences.extra_general_sentences)"
+                f"compounds that rule the term out gave no more: {_listed(short)}{_ADD_YOUR_OWN}"
             )
 
     # 3. Homophone guards: every term with homophones needs replay and regression sentences.
@@ -456,12 +450,9 @@ def plan_utterances(
     n_hom = sum(bool(t.homophones) for t in terms)
     for split, role in (("train", "replay (guard)"), ("test", "regression")):
         if unguarded[split]:
-            names = ", ".join(unguarded[split][:MAX_NAMES_LISTED])
-            more = len(unguarded[split]) - MAX_NAMES_LISTED
             warnings.append(
                 f"{len(unguarded[split])} of {n_hom} terms with homophones have no {role} sentence "
-                f"using a homophone: {names}{f' and {more} more' if more > 0 else ''} "
-                f"— add sentences that use them in their everyday sense (sentences.extra_general_sentences)"
+                f"using a homophone: {_listed(unguarded[split])}{_ADD_YOUR_OWN}"
             )
 
     # 4. Deduplicate by id; a held-out sentence identical to a training one would leak.
@@ -490,6 +481,21 @@ def guard_minimums(cfg: SentencesConfig) -> dict[str, int]:
     return {"train": 2 * m, "validation": math.ceil(m / 2), "test": m}
 
 
+def _listed(names: Sequence[str]) -> str:
+    """At most :data:`MAX_NAMES_LISTED` names, and how many more."""
+    more = len(names) - MAX_NAMES_LISTED
+    return ", ".join(names[:MAX_NAMES_LISTED]) + (f" and {more} more" if more > 0 else "")
+
+
+# The fix every guard warning ends with.
+_ADD_YOUR_OWN = " — add sentences that use them in their everyday sense (sentences.extra_general_sentences)"
+
+
+def _said_by(made: Iterable[GuardSentence]) -> dict[str, list[str]]:
+    """Made sentence → the term it guards (the shape of the stage's ``uses``)."""
+    return {g.text: [g.term] for g in made}
+
+
 def _words_said(
     pool: Iterable[str], uses: Mapping[str, list[str]], terms: Sequence[TermEntry]
 ) -> Counter[tuple[str, str]]:
@@ -507,7 +513,8 @@ def _made_guards(
     general_sentences: Sequence[str],
     finder: _Finder,
 ) -> tuple[dict[str, list[GuardSentence]], list[tuple[str, str]]]:
-    """Guard sentences for every split where a term has fewer than :func:`guard_minimums`.
+    """Guard sentences where a term has fewer than :func:`guard_minimums` in a split, or replay
+    says a word the held-out sets score too rarely.
 
     Held-out sentences come first; then replay sentences, with at least
     :data:`TRAINED_PER_WORD` for every word the held-out sets say (the medical run swapped
@@ -521,6 +528,8 @@ def _made_guards(
     """
     minimums = guard_minimums(cfg)
     guarded = [t for t in terms if t.homophones or t.sound_alikes]
+    if not guarded:
+        return {}, []
     shortfall: dict[str, dict[str, int]] = {split: {} for split in SPLITS}
     for split in SPLITS:
         have = _guard_counts(pools[split], uses)
@@ -538,11 +547,21 @@ def _made_guards(
         return text in taken or bool(finder.find(text))
 
     held_out = [split for split in SPLITS if split != "train"]
-    made = make_guard_sentences(
-        guarded, {split: shortfall[split] for split in held_out}, frames, general_sentences, seed, targets, rejects
-    )
+    prepared: dict = {}  # each term's fillers, found once for both calls
+    made: dict[str, list[GuardSentence]] = {}
+    if any(n for split in held_out for n in shortfall[split].values()):
+        made = make_guard_sentences(
+            guarded,
+            {split: shortfall[split] for split in held_out},
+            frames,
+            general_sentences,
+            seed,
+            targets,
+            rejects,
+            prepared=prepared,
+        )
     taken |= {g.text for gs in made.values() for g in gs}
-    scored = {g.text: [g.term] for gs in made.values() for g in gs}
+    scored = _said_by(g for gs in made.values() for g in gs)
     held_out_texts = [s for split in held_out for s in pools[split]] + list(scored)
     said_held_out = _words_said(held_out_texts, {**uses, **scored}, guarded)
     said_trained = _words_said(pools["train"], uses, guarded)
@@ -550,17 +569,20 @@ def _made_guards(
     for term, word in said_held_out:
         if said_trained[term, word] < TRAINED_PER_WORD:
             word_needs[term][word] = TRAINED_PER_WORD - said_trained[term, word]
-    made |= make_guard_sentences(
-        guarded,
-        {"train": shortfall["train"]},
-        frames,
-        general_sentences,
-        seed,
-        targets,
-        rejects,
-        word_needs={"train": word_needs},
-    )
-    made_trained = _words_said([g.text for g in made["train"]], {g.text: [g.term] for g in made["train"]}, guarded)
+    if word_needs or any(shortfall["train"].values()):
+        made |= make_guard_sentences(
+            guarded,
+            {"train": shortfall["train"]},
+            frames,
+            general_sentences,
+            seed,
+            targets,
+            rejects,
+            word_needs={"train": word_needs},
+            prepared=prepared,
+        )
+    replay = made.get("train", [])
+    made_trained = _words_said([g.text for g in replay], _said_by(replay), guarded)
     untrained = [(t, w) for t, w in said_held_out if said_trained[t, w] + made_trained[t, w] < TRAINED_PER_WORD]
     return {split: made[split] for split in SPLITS if made.get(split)}, untrained
 

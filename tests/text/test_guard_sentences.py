@@ -152,7 +152,8 @@ def test_a_sound_alike_alone_is_a_guard(frames):
     assert none == [] and [g.filler for g in said["test"]] == ["千個", "千個"]
     # A rarer spelling of its sound is not: セイソク heard alone is 生息, so 栖息 would teach a guess.
     rare = TermEntry("正則化", "セイソクカ", sound_alikes=("栖息",))
-    made = make_guard_sentences([rare], {"test": {"正則化": 4}}, {"test": frames}, [], seed=0)["test"]
+    corpus = ["鳥が栖息している。"]  # the sentences use it: only the sound's rival spelling rules it out
+    made = make_guard_sentences([rare], {"test": {"正則化": 4}}, {"test": frames}, corpus, seed=0)["test"]
     assert not [g for g in made if g.how == "word"]
     assert _words().names_its_sound("両親", "リョウシン", frozenset()) and not _words().names_its_sound(
         "栖息", "セイソク", frozenset()
@@ -179,7 +180,12 @@ def test_word_needs_are_made_first_and_count_toward_the_shortfall(frames):
         seed=0,
         word_needs={"train": {"仙骨": {"千個": 2}}},
     )["train"]
-    assert len(both) == 3 and sum(g.word == "千個" for g in both) >= 2
+    assert len(both) == 3 and [g.word for g in both[:2]] == ["千個", "千個"]  # the need first…
+    assert (
+        make_guard_sentences([senkotsu], {"train": {"仙骨": 3}}, {"train": frames}, corpus, seed=0)["train"][0].word
+        == "潜血"
+    )
+    # …where without it the words take turns, 潜血 first
 
 
 def test_shortfall_bounds_what_is_made(frames):
@@ -229,16 +235,21 @@ def test_stage_warns_where_no_guard_can_be_made(plan):
     assert "定款" not in warning and "灰汁" not in warning and "量子化" not in warning
 
 
+def _six_templates():
+    from termadapt.text.templates import Template
+
+    return [Template(f"{{term}}の{x}を調べます。", "t", f"t.txt:{i + 1}") for i, x in enumerate("上下左右前後")]
+
+
 def test_every_word_the_test_scores_is_trained():
     """A swap test on a word replay never said measures luck: the medical run swapped 千個 → 仙骨,
     whose guard count 先月 had filled."""
-    from termadapt.text.templates import Template
 
     senkotsu = TermEntry("仙骨", "センコツ", sound_alikes=("先月", "千個"))
-    general = [f"先月は{x}でした。" for x in ("雨", "晴れ", "忙しい月", "寒い日ばかり", "休みが多い月", "旅行")] * 1
+    general = [f"先月は{x}でした。" for x in ("雨", "晴れ", "忙しい月", "寒い日ばかり", "休みが多い月", "旅行")]
     general += [f"先月、{x}に行きました。" for x in ("海", "山", "京都", "病院", "銀行", "図書館", "駅前", "実家")]
     general += ["工場では一時間に千個の部品を作る。"]
-    templates = [Template(f"{{term}}の{x}を調べます。", "t", f"t.txt:{i + 1}") for i, x in enumerate("上下左右前後")]
+    templates = _six_templates()
     cfg = SentencesConfig(min_homophone_sentences=2)
     checked = 0
     for seed in range(8):
@@ -255,11 +266,10 @@ def test_every_word_the_test_scores_is_trained():
 
 
 def test_stage_warns_of_a_scored_word_replay_cannot_say():
-    from termadapt.text.templates import Template
 
     # Three sentences say ご縁: one per split, so replay says it once, and no frame can say it.
     general = [f"これもご縁だと思って{x}。" for x in ("引き受けた", "参加した", "買った")]
-    templates = [Template(f"{{term}}の{x}を調べます。", "t", f"t.txt:{i + 1}") for i, x in enumerate("上下左右前後")]
+    templates = _six_templates()
     plan = plan_utterances([GOEN], templates, general, SentencesConfig(), seed=0)
     trained = [u for u in plan.utterances if u.kind == "homophone" and u.split == "train"]
     assert len(trained) == 1 and any(u.kind == "homophone" and u.split == "test" for u in plan.utterances)
@@ -275,3 +285,17 @@ def test_minimum_zero_makes_none():
     assert not [u for u in plan.utterances if u.kind == "homophone" and u.homophone_of == "灰汁"]
     made = plan_utterances([AKU], templates, general, dataclasses.replace(cfg, min_homophone_sentences=4), seed=0)
     assert [u for u in made.utterances if u.kind == "homophone" and u.homophone_of == "灰汁"]
+
+
+def test_a_word_replay_already_says_gets_no_more():
+    """Eight replay sentences of 千個 already: the per-word need is met, nothing is made for it."""
+    senkotsu = TermEntry("仙骨", "センコツ", sound_alikes=("千個",))
+    general = [
+        f"箱に千個の{x}が入っています。"
+        for x in ("部品", "ねじ", "玉", "豆", "石", "札", "釘", "鈴", "栗", "貝", "種", "粒")
+    ]
+    general += [f"今日は{x}が良い日です。" for x in ("天気", "気分", "調子", "運", "風", "景色")]
+    plan = plan_utterances([senkotsu], _six_templates(), general, SentencesConfig(min_homophone_sentences=2), seed=0)
+    trained = [u.text for u in plan.utterances if u.kind == "homophone" and u.split == "train"]
+    assert len(trained) >= 4 and all(t in general for t in trained)  # every replay guard is a shipped one
+    assert not plan.made_guards.get("train")
