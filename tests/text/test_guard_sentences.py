@@ -163,29 +163,18 @@ def test_a_sound_alike_alone_is_a_guard(frames):
 def test_word_needs_are_made_first_and_count_toward_the_shortfall(frames):
     senkotsu = TermEntry("仙骨", "センコツ", sound_alikes=("潜血", "千個"))
     corpus = ["箱に千個入っている。", "潜血の検査を受けた。"]
-    only = make_guard_sentences(
-        [senkotsu],
-        {"train": {"仙骨": 0}},
-        {"train": frames},
-        corpus,
-        seed=0,
-        word_needs={"train": {"仙骨": {"千個": 2}}},
-    )["train"]
-    assert [g.word for g in only] == ["千個", "千個"]
-    both = make_guard_sentences(
-        [senkotsu],
-        {"train": {"仙骨": 3}},
-        {"train": frames},
-        corpus,
-        seed=0,
-        word_needs={"train": {"仙骨": {"千個": 2}}},
-    )["train"]
-    assert len(both) == 3 and [g.word for g in both[:2]] == ["千個", "千個"]  # the need first…
-    assert (
-        make_guard_sentences([senkotsu], {"train": {"仙骨": 3}}, {"train": frames}, corpus, seed=0)["train"][0].word
-        == "潜血"
-    )
-    # …where without it the words take turns, 潜血 first
+
+    def words_made(shortfall, needs=None):
+        made = make_guard_sentences(
+            [senkotsu], {"train": {"仙骨": shortfall}}, {"train": frames}, corpus, seed=0, word_needs=needs
+        )
+        return [g.word for g in made["train"]]
+
+    need = {"train": {"仙骨": {"千個": 2}}}
+    assert words_made(0, need) == ["千個", "千個"]
+    both = words_made(3, need)
+    assert len(both) == 3 and both[:2] == ["千個", "千個"]  # the need first…
+    assert words_made(3)[0] == "潜血"  # …where without it the words take turns, 潜血 first
 
 
 def test_shortfall_bounds_what_is_made(frames):
